@@ -1,1 +1,108 @@
-fn main() {}
+//! The `rampart` binary: the only crate that knows every other one. It reads the
+//! configuration, opens the store, starts the inputs and the HTTP server, and offers the
+//! command-line tools (search, ingest, status, tokens, benchmark).
+
+mod bench;
+mod client;
+mod config;
+mod demo;
+mod ingest_cmd;
+mod output;
+mod serve;
+mod sink;
+mod tokens;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "rampart", version, about = "Rampart: collect, store, search and detect security events")]
+struct Cli {
+    /// Configuration file (TOML). Without one, defaults apply (`rampart config default`).
+    #[arg(long, short = 'c', global = true, env = "RAMPART_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir` in the configuration).
+    #[arg(long, short = 'd', global = true, env = "RAMPART_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: listeners, storage, API and console.
+    Serve(serve::ServeArgs),
+    /// Import files or directories (EVTX, NDJSON/JSON, syslog or other text logs).
+    Ingest(ingest_cmd::IngestArgs),
+    /// Search stored events: `rampart search 'event.outcome:failure | top 10 source.ip'`.
+    Search(client::SearchArgs),
+    /// Show the server's figures (ingest, store, process).
+    Status(client::StatusArgs),
+    /// Create and hash API tokens.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Measure parse, WAL, end-to-end ingest and search speed on this machine.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the default configuration as TOML.
+    Default,
+    /// Check a configuration file and print it with defaults filled in.
+    Check,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut cfg = config::Config::load(cli.config.as_deref())?;
+    if let Some(dir) = cli.data_dir {
+        cfg.data_dir = dir;
+    }
+    match cli.command {
+        Command::Serve(args) => serve::run(cfg, args),
+        Command::Ingest(args) => ingest_cmd::run(cfg, args),
+        Command::Search(args) => client::search(cfg, args),
+        Command::Status(args) => client::status(cfg, args),
+        Command::Token(cmd) => tokens::run(cfg, cmd),
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", toml::to_string_pretty(&config::Config::default())?);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check) => {
+            print!("{}", toml::to_string_pretty(&cfg)?);
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(cfg, args),
+    }
+}
+
+/// Structured logs to stderr, text or JSON, filtered by `RUST_LOG` or the config.
+pub fn init_logging(cfg: &config::LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if cfg.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

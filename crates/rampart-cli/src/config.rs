@@ -1,0 +1,226 @@
+//! The TOML configuration file. Every section has defaults, so an empty file (or none)
+//! gives a working single-machine server; `rampart config default` prints them all.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use rampart_ingest::{
+    FileInputConfig, HttpIngestConfig, IngestToken, SyslogTcpConfig, SyslogTlsConfig,
+    SyslogUdpConfig,
+};
+use rampart_server::ApiTokenConfig;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the WAL, index, state, certificates and tokens live.
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+    pub ingest: IngestConfig,
+    pub store: StoreConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("rampart-data"),
+            http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+            ingest: IngestConfig::default(),
+            store: StoreConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    /// API, console and HTTP ingest (HEC, bulk, NDJSON) share this listener.
+    pub bind: std::net::SocketAddr,
+    /// Serve HTTPS. Without `cert`/`key` a self-signed certificate is generated in
+    /// `<data_dir>/tls/` on first start.
+    pub tls: bool,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: true,
+            bind: ([127, 0, 0, 1], 8080).into(),
+            tls: false,
+            cert: None,
+            key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// API tokens (hashes only). The data directory's `tokens.json` adds those that
+    /// `rampart token create` made; the first start creates an admin token there.
+    pub tokens: Vec<ApiTokenConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    pub syslog_udp: SyslogUdpConfig,
+    pub syslog_tcp: SyslogTcpConfig,
+    pub syslog_tls: SyslogTlsConfig,
+    pub http: HttpIngestConfig,
+    /// Tokens shippers present to the HEC, bulk and NDJSON endpoints, each bound to a
+    /// tenant. The first start writes one to `<data_dir>/ingest.token`.
+    pub tokens: Vec<IngestToken>,
+    /// Files to follow.
+    pub files: Vec<FileInputConfig>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            syslog_udp: SyslogUdpConfig::default(),
+            syslog_tcp: SyslogTcpConfig::default(),
+            syslog_tls: SyslogTlsConfig::default(),
+            http: HttpIngestConfig::default(),
+            tokens: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// How often new events are committed to the index (they are durable before that,
+    /// in the WAL; this is the delay until they are searchable).
+    #[serde(with = "rampart_ingest::config::duration")]
+    pub commit_interval: Duration,
+    pub writer_memory_mb: usize,
+    /// Appended-but-not-yet-indexed events beyond which ingest is pushed back.
+    pub max_lag_events: u64,
+    pub wal_segment_mb: u64,
+    pub retention: RetentionConfig,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            commit_interval: Duration::from_secs(1),
+            writer_memory_mb: 256,
+            max_lag_events: 2_000_000,
+            wal_segment_mb: 64,
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Delete events older than this (`30d`, `12h`); absent = keep.
+    pub max_age: Option<String>,
+    /// Delete the oldest events while the index is larger than this many bytes.
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            max_age: Some("30d".into()),
+            max_bytes: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `rampart=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Read `path`, or the defaults when it is `None`.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        match path {
+            None => Ok(Config::default()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))
+            }
+        }
+    }
+
+    pub fn store_config(&self) -> anyhow::Result<rampart_store::EmbeddedStoreConfig> {
+        let max_age_secs = match &self.store.retention.max_age {
+            None => None,
+            Some(text) => Some(
+                rampart_ingest::config::parse_duration(text)
+                    .map_err(|e| anyhow::anyhow!("store.retention.max_age: {e}"))?
+                    .as_secs(),
+            ),
+        };
+        Ok(rampart_store::EmbeddedStoreConfig {
+            commit_interval: self.store.commit_interval,
+            writer_memory_bytes: self.store.writer_memory_mb * 1024 * 1024,
+            max_lag_events: self.store.max_lag_events,
+            wal_segment_bytes: self.store.wal_segment_mb * 1024 * 1024,
+            retention: rampart_store::RetentionPolicy {
+                max_age_secs,
+                max_bytes: self.store.retention.max_bytes,
+            },
+            ..rampart_store::EmbeddedStoreConfig::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_roundtrip_through_toml() {
+        let text = toml::to_string(&Config::default()).expect("serialise defaults");
+        let back: Config = toml::from_str(&text).expect("parse defaults");
+        assert_eq!(back.http.bind, Config::default().http.bind);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = toml::from_str::<Config>("[http]\nbnd = \"1.2.3.4:1\"\n").expect_err("typo");
+        assert!(err.to_string().contains("bnd"), "{err}");
+    }
+
+    #[test]
+    fn listeners_can_be_turned_off() {
+        let cfg: Config = toml::from_str(
+            "[ingest.syslog_udp]\nenabled = false\n[ingest.syslog_tcp]\nenabled = false\n",
+        )
+        .expect("valid");
+        assert!(!cfg.ingest.syslog_udp.enabled);
+        assert!(!cfg.ingest.syslog_tcp.enabled);
+    }
+}

@@ -1,0 +1,213 @@
+//! `rampart serve`: open the store, start every enabled input and the HTTP server, run
+//! until SIGINT/SIGTERM, then stop inputs first and close the store last.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::config::Config;
+use crate::sink::StoreSink;
+use rampart_ingest::{EventSink, IngestMetrics, IngestTokens, ListenerHandle};
+use rampart_store::{EmbeddedStore, EventStore};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Generate a realistic demo stream (background noise from several hosts plus an attack
+    /// story: SSH brute force, a suspicious process tree, an outbound transfer).
+    #[arg(long)]
+    pub demo: bool,
+    /// Print the bound addresses as one JSON line on stdout once listening (for scripts/tests).
+    #[arg(long)]
+    pub print_addrs: bool,
+}
+
+pub fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
+    crate::init_logging(&cfg.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rampart")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(cfg, args))
+}
+
+async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    if let Some(path) = crate::tokens::bootstrap_admin(&cfg)? {
+        tracing::info!(path = %path.display(), "created the first admin API token; read it from this file");
+    }
+    let store_dir = cfg.data_dir.join("store");
+    let store_config = cfg.store_config()?;
+    let store: Arc<dyn EventStore> = Arc::new(
+        tokio::task::spawn_blocking(move || EmbeddedStore::open(&store_dir, store_config))
+            .await
+            .context("store open task")?
+            .context("opening the event store")?,
+    );
+    let metrics = Arc::new(IngestMetrics::default());
+    let sink: Arc<dyn EventSink> = Arc::new(StoreSink::new(store.clone()));
+
+    let mut listeners: Vec<ListenerHandle> = Vec::new();
+    let mut addrs = serde_json::Map::new();
+    let ingest = &cfg.ingest;
+    if ingest.syslog_udp.enabled {
+        let h = ingest
+            .syslog_udp
+            .clone()
+            .spawn(sink.clone(), metrics.clone())
+            .await
+            .context("starting the syslog UDP listener")?;
+        addrs.insert("syslog_udp".into(), addr_json(&h));
+        listeners.push(h);
+    }
+    if ingest.syslog_tcp.enabled {
+        let h = ingest
+            .syslog_tcp
+            .clone()
+            .spawn(sink.clone(), metrics.clone())
+            .await
+            .context("starting the syslog TCP listener")?;
+        addrs.insert("syslog_tcp".into(), addr_json(&h));
+        listeners.push(h);
+    }
+    if ingest.syslog_tls.enabled {
+        let h = ingest
+            .syslog_tls
+            .clone()
+            .spawn(sink.clone(), metrics.clone(), &cfg.data_dir.join("tls"))
+            .await
+            .context("starting the syslog TLS listener")?;
+        addrs.insert("syslog_tls".into(), addr_json(&h));
+        listeners.push(h);
+    }
+    for file in &ingest.files {
+        let checkpoint = cfg
+            .data_dir
+            .join("checkpoints")
+            .join(format!("{}.json", file.name));
+        let h = file
+            .clone()
+            .spawn(sink.clone(), metrics.clone(), checkpoint)
+            .await
+            .with_context(|| format!("starting file input '{}'", file.name))?;
+        listeners.push(h);
+    }
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut demo_task = None;
+    if args.demo {
+        demo_task = Some(tokio::spawn(crate::demo::run(
+            sink.clone(),
+            metrics.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
+
+    let mut http_task = None;
+    if cfg.http.enabled {
+        let tokens = crate::tokens::all_api_tokens(&cfg)?;
+        let auth = rampart_server::Authenticator::new(&tokens).context("loading API tokens")?;
+        let audit = rampart_server::AuditLog::open(&cfg.data_dir.join("audit.log"))
+            .context("opening the audit log")?;
+        let ingest_tokens = Arc::new(IngestTokens::new(crate::tokens::ingest_tokens(&cfg)?));
+        let ingest_state = rampart_ingest::HttpIngestState::new(
+            sink.clone(),
+            metrics.clone(),
+            ingest_tokens,
+            &cfg.ingest.http,
+        )
+        .context("configuring HTTP ingest")?;
+        let ingest_routes = rampart_ingest::http::router(ingest_state.clone()).nest(
+            "/es",
+            rampart_ingest::http::es_compat_router(ingest_state),
+        );
+        let state = rampart_server::AppState {
+            store: store.clone(),
+            ingest_metrics: metrics.clone(),
+            auth: Arc::new(auth),
+            audit: Arc::new(audit),
+            started: Instant::now(),
+            status_sections: Arc::new(Vec::new()),
+        };
+        let app = rampart_server::app(state, ingest_routes);
+        let tls = if cfg.http.tls {
+            Some(
+                rampart_ingest::tls::server_config(
+                    cfg.http.cert.as_deref(),
+                    cfg.http.key.as_deref(),
+                    &cfg.data_dir.join("tls"),
+                    None,
+                )
+                .context("preparing HTTPS")?,
+            )
+        } else {
+            None
+        };
+        let listener = tokio::net::TcpListener::bind(cfg.http.bind)
+            .await
+            .with_context(|| format!("binding the HTTP listener on {}", cfg.http.bind))?;
+        let local = listener.local_addr()?;
+        addrs.insert("http".into(), serde_json::Value::String(local.to_string()));
+        tracing::info!(addr = %local, tls = cfg.http.tls, "HTTP API, console and ingest listening");
+        http_task = Some(tokio::spawn(rampart_server::serve::serve(
+            listener,
+            app,
+            tls,
+            shutdown_rx.clone(),
+        )));
+    }
+    if args.print_addrs {
+        println!("{}", serde_json::Value::Object(addrs));
+    }
+    tracing::info!(data_dir = %cfg.data_dir.display(), "rampart is running");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: stopping inputs, then flushing the store");
+    let _ = shutdown_tx.send(true);
+    for h in listeners {
+        h.shutdown().await;
+    }
+    if let Some(t) = demo_task {
+        let _ = t.await;
+    }
+    if let Some(t) = http_task {
+        let _ = t.await;
+    }
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .context("store close task")?
+        .context("closing the store")?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn addr_json(h: &ListenerHandle) -> serde_json::Value {
+    h.local_addr()
+        .map(|a| serde_json::Value::String(a.to_string()))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

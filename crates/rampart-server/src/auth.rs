@@ -1,0 +1,258 @@
+//! API tokens, roles and the permission check every handler goes through.
+//!
+//! Tokens are random 32-byte secrets shown once; only their SHA-256 is kept (in the config
+//! file or the data directory). A request presents `Authorization: Bearer <token>`; the
+//! middleware resolves it to a [`Principal`] or answers 401. Handlers then call
+//! [`Principal::require`] with the [`Permission`] their action needs.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// The roles a SOC has. Each maps to a fixed set of permissions (see [`Role::allows`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including token and retention administration.
+    Admin,
+    /// Runs the platform: configuration, rules, retention; reads everything.
+    SocEngineer,
+    /// Manages the team: reads everything, reviews metrics and the audit trail.
+    SocManager,
+    /// Leads incident response: reads and acts on events and cases.
+    IncidentResponder,
+    /// Tier 1-3 analysts and threat hunters: search and investigate.
+    Analyst,
+    /// Read-only dashboards (for example a CISO).
+    Viewer,
+}
+
+/// An action a request wants to perform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Search and read stored events.
+    EventsRead,
+    /// Read health, metrics and status.
+    StatusRead,
+    /// Read the audit trail.
+    AuditRead,
+    /// Run retention, change storage settings.
+    StorageAdmin,
+}
+
+impl Role {
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => true,
+            Role::SocEngineer => matches!(permission, EventsRead | StatusRead | StorageAdmin),
+            Role::SocManager => matches!(permission, EventsRead | StatusRead | AuditRead),
+            Role::IncidentResponder | Role::Analyst => {
+                matches!(permission, EventsRead | StatusRead)
+            }
+            Role::Viewer => matches!(permission, StatusRead),
+        }
+    }
+}
+
+/// A configured API token: who it is, the role, an optional tenant restriction, and
+/// the SHA-256 of the secret (hex).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiTokenConfig {
+    pub name: String,
+    pub role: Role,
+    /// Restrict the token to one tenant; absent = every tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Hex SHA-256 of the token (`rampart token hash` prints it).
+    pub sha256: String,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Principal {
+    pub name: String,
+    pub role: Role,
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("authentication required")]
+    Missing,
+    #[error("invalid token")]
+    Invalid,
+    #[error("role '{role:?}' may not {permission:?}")]
+    Forbidden { role: Role, permission: Permission },
+    #[error("token '{name}' has an invalid sha256: {reason}")]
+    BadConfig { name: String, reason: String },
+}
+
+impl Principal {
+    pub fn require(&self, permission: Permission) -> Result<(), AuthError> {
+        if self.role.allows(permission) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden {
+                role: self.role,
+                permission,
+            })
+        }
+    }
+
+    /// The tenant a request may see: the token's own, or the requested one when the
+    /// token is not restricted (`None` = all tenants).
+    pub fn tenant_scope(&self, requested: Option<String>) -> Result<Option<String>, AuthError> {
+        match (&self.tenant, requested) {
+            (Some(own), Some(req)) if *own != req => Err(AuthError::Forbidden {
+                role: self.role,
+                permission: Permission::EventsRead,
+            }),
+            (Some(own), _) => Ok(Some(own.clone())),
+            (None, req) => Ok(req),
+        }
+    }
+}
+
+/// Token lookup by digest.
+#[derive(Debug, Default)]
+pub struct Authenticator {
+    by_digest: HashMap<[u8; 32], Principal>,
+}
+
+impl Authenticator {
+    pub fn new(tokens: &[ApiTokenConfig]) -> Result<Self, AuthError> {
+        let mut by_digest = HashMap::new();
+        for token in tokens {
+            let bytes = hex::decode(token.sha256.trim()).map_err(|e| AuthError::BadConfig {
+                name: token.name.clone(),
+                reason: e.to_string(),
+            })?;
+            let digest: [u8; 32] = bytes.try_into().map_err(|_| AuthError::BadConfig {
+                name: token.name.clone(),
+                reason: "expected 64 hex digits".into(),
+            })?;
+            by_digest.insert(
+                digest,
+                Principal {
+                    name: token.name.clone(),
+                    role: token.role,
+                    tenant: token.tenant.clone(),
+                },
+            );
+        }
+        Ok(Authenticator { by_digest })
+    }
+
+    /// Resolve a presented secret. The map is keyed by SHA-256, so lookup time does not
+    /// depend on how many leading bytes of a secret are right.
+    pub fn authenticate(&self, secret: &str) -> Result<Principal, AuthError> {
+        let digest = sha256(secret.trim());
+        self.by_digest
+            .get(&digest)
+            .cloned()
+            .ok_or(AuthError::Invalid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_digest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_digest.is_empty()
+    }
+}
+
+pub fn sha256(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+pub fn sha256_hex(secret: &str) -> String {
+    hex::encode(sha256(secret))
+}
+
+/// A fresh random token, `rmp_` followed by 64 hex digits.
+pub fn generate_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!("rmp_{}", hex::encode(bytes)))
+}
+
+/// Extract the secret from `Authorization: Bearer …`.
+pub fn bearer(header: Option<&str>) -> Option<&str> {
+    let value = header?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth_with(role: Role, tenant: Option<&str>) -> (Authenticator, String) {
+        let secret = generate_token().expect("os randomness");
+        let cfg = ApiTokenConfig {
+            name: "t".into(),
+            role,
+            tenant: tenant.map(str::to_owned),
+            sha256: sha256_hex(&secret),
+        };
+        (Authenticator::new(&[cfg]).expect("valid config"), secret)
+    }
+
+    #[test]
+    fn token_resolves_only_with_the_exact_secret() {
+        let (auth, secret) = auth_with(Role::Analyst, None);
+        assert_eq!(auth.authenticate(&secret).expect("valid").role, Role::Analyst);
+        assert!(matches!(
+            auth.authenticate(&format!("{secret}x")),
+            Err(AuthError::Invalid)
+        ));
+        assert!(matches!(auth.authenticate(""), Err(AuthError::Invalid)));
+    }
+
+    #[test]
+    fn roles_grant_what_the_table_says() {
+        let cases = [
+            (Role::Admin, Permission::AuditRead, true),
+            (Role::Analyst, Permission::EventsRead, true),
+            (Role::Analyst, Permission::AuditRead, false),
+            (Role::Analyst, Permission::StorageAdmin, false),
+            (Role::Viewer, Permission::EventsRead, false),
+            (Role::SocManager, Permission::AuditRead, true),
+            (Role::SocEngineer, Permission::StorageAdmin, true),
+        ];
+        for (role, perm, expected) in cases {
+            assert_eq!(role.allows(perm), expected, "{role:?} {perm:?}");
+        }
+    }
+
+    #[test]
+    fn tenant_restricted_token_cannot_widen_scope() {
+        let (auth, secret) = auth_with(Role::Analyst, Some("acme"));
+        let p = auth.authenticate(&secret).expect("valid");
+        assert_eq!(p.tenant_scope(None).expect("own"), Some("acme".into()));
+        assert!(p.tenant_scope(Some("other".into())).is_err());
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        assert_eq!(bearer(Some("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(Some("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(Some("Basic abc")), None);
+        assert_eq!(bearer(None), None);
+    }
+
+    #[test]
+    fn bad_digest_in_config_is_reported() {
+        let cfg = ApiTokenConfig {
+            name: "broken".into(),
+            role: Role::Admin,
+            tenant: None,
+            sha256: "zz".into(),
+        };
+        let err = Authenticator::new(&[cfg]).expect_err("invalid hex");
+        assert!(err.to_string().contains("broken"));
+    }
+}

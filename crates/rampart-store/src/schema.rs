@@ -1,0 +1,143 @@
+//! The tantivy index layout: fields, the keyword tokenizer and event → document mapping.
+//!
+//! | field    | type                         | holds                                             |
+//! |----------|------------------------------|---------------------------------------------------|
+//! | `id`     | STRING                       | the event id, hyphenated, for lookups by id       |
+//! | `ts`     | i64 INDEXED FAST             | `@timestamp` in nanoseconds                       |
+//! | `tenant` | STRING FAST                  | the tenant                                        |
+//! | `text`   | TEXT (`words` tokenizer)     | message and raw text, for free-text search        |
+//! | `f`      | JSON, `keyword_lower`, FAST  | `Event::fields` (+ `event.parse_error`)           |
+//! | `src`    | stored bytes                 | the event as written to the WAL (JSON)            |
+//!
+//! `f` indexes every string as one lower-cased token, so `field:value` is an exact,
+//! case-insensitive whole-value match, while its fast columns keep the original text for
+//! aggregations. Dots in keys are expanded, so `{"user.name": …}` and
+//! `{"user": {"name": …}}` are the same path. The document store is zstd-compressed.
+
+use rampart_model::Event;
+use serde_json::Value;
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions,
+};
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
+use tantivy::{Index, IndexSettings, TantivyDocument};
+
+/// Name of the tokenizer that makes one lower-cased token of a whole value.
+pub(crate) const KEYWORD_LOWER: &str = "keyword_lower";
+/// Name of the free-text tokenizer: runs of letters and digits, lower-cased — the word
+/// definition of `rampart_query::text::words` (tantivy's "default" would drop words longer
+/// than 40 bytes, such as hashes).
+pub(crate) const WORDS: &str = "words";
+/// Values longer than this (bytes) are not indexed as keyword terms (tantivy's term limit
+/// is 65 530 bytes); they remain in the stored event and in the free-text field.
+const MAX_KEYWORD_LEN: usize = 32 * 1024;
+
+pub(crate) const F_ID: &str = "id";
+pub(crate) const F_TS: &str = "ts";
+pub(crate) const F_TENANT: &str = "tenant";
+pub(crate) const F_TEXT: &str = "text";
+pub(crate) const F_FIELDS: &str = "f";
+pub(crate) const F_SRC: &str = "src";
+
+/// Handles on the schema's fields.
+#[derive(Clone)]
+pub(crate) struct Fields {
+    pub schema: Schema,
+    pub id: Field,
+    pub ts: Field,
+    pub tenant: Field,
+    pub text: Field,
+    pub f: Field,
+    pub src: Field,
+}
+
+pub(crate) fn build_schema() -> Schema {
+    let mut b = Schema::builder();
+    b.add_text_field(F_ID, STRING);
+    b.add_i64_field(F_TS, INDEXED | FAST);
+    b.add_text_field(F_TENANT, STRING | FAST);
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(WORDS)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    b.add_text_field(F_TEXT, text);
+    let json = JsonObjectOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(KEYWORD_LOWER)
+                .set_index_option(IndexRecordOption::Basic),
+        )
+        .set_fast("raw")
+        .set_expand_dots_enabled();
+    b.add_json_field(F_FIELDS, json);
+    b.add_bytes_field(F_SRC, STORED);
+    b.build()
+}
+
+impl Fields {
+    pub(crate) fn new(schema: Schema) -> Result<Self, tantivy::TantivyError> {
+        Ok(Fields {
+            id: schema.get_field(F_ID)?,
+            ts: schema.get_field(F_TS)?,
+            tenant: schema.get_field(F_TENANT)?,
+            text: schema.get_field(F_TEXT)?,
+            f: schema.get_field(F_FIELDS)?,
+            src: schema.get_field(F_SRC)?,
+            schema,
+        })
+    }
+}
+
+pub(crate) fn index_settings() -> IndexSettings {
+    IndexSettings {
+        docstore_compression: Compressor::Zstd(ZstdCompressor {
+            compression_level: Some(3),
+        }),
+        ..IndexSettings::default()
+    }
+}
+
+/// Register the tokenizers the schema names. Must run on every opened index.
+pub(crate) fn register_tokenizers(index: &Index) {
+    index.tokenizers().register(
+        WORDS,
+        TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(MAX_KEYWORD_LEN))
+            .filter(LowerCaser)
+            .build(),
+    );
+    index.tokenizers().register(
+        KEYWORD_LOWER,
+        TextAnalyzer::builder(RawTokenizer::default())
+            .filter(RemoveLongFilter::limit(MAX_KEYWORD_LEN))
+            .filter(LowerCaser)
+            .build(),
+    );
+}
+
+/// Build the index document of `event`, taking its fields; `src` is its serialised form.
+pub(crate) fn to_document(fields: &Fields, event: &mut Event, src: &[u8]) -> TantivyDocument {
+    let mut doc = TantivyDocument::new();
+    doc.add_text(fields.id, event.id.to_string());
+    doc.add_i64(fields.ts, event.timestamp.nanos());
+    doc.add_text(fields.tenant, &event.tenant);
+    // Free text: the message an analyst reads plus the raw record when they differ.
+    let raw = event.raw.as_text();
+    if let Some(Value::String(message)) = rampart_model::get_path(&event.fields, "message")
+        && message.as_str() != raw.as_ref()
+    {
+        doc.add_text(fields.text, message);
+    }
+    doc.add_text(fields.text, raw.as_ref());
+    let mut map = std::mem::take(&mut event.fields);
+    if let Some(err) = &event.parse_error {
+        rampart_model::insert_path(&mut map, "event.parse_error", Value::String(err.clone()));
+    }
+    let object = Value::Object(map);
+    doc.add_field_value(fields.f, &object);
+    doc.add_bytes(fields.src, src);
+    doc
+}
