@@ -1,1 +1,197 @@
-//! placeholder, replaced as the crate is written
+//! Rampart's durable event storage, behind the [`EventStore`] trait.
+//!
+//! This crate owns where events live once accepted: the write-ahead log that makes an
+//! append durable before it is acknowledged, the search index that makes events findable,
+//! the translation of the search AST into index queries and aggregations, back-pressure
+//! when indexing lags, and retention. The embedded implementation ([`EmbeddedStore`]) keeps
+//! a WAL plus a tantivy index in one directory; a distributed backend can implement the same
+//! trait. It knows nothing of network listeners, parsing of raw records, detection rules or
+//! HTTP; the query *language* (parsing, reference evaluation, row pipelines) belongs to
+//! `rampart-query`, which this crate must agree with.
+//!
+//! # Guarantees of the embedded store
+//! - **Accepted means durable**: [`EventStore::append`] returns only after its events are
+//!   fsync'd in the WAL. Concurrent appends share one fsync (group commit).
+//! - **Exactly once**: each index commit records the last WAL sequence number it includes;
+//!   on open the WAL is replayed from the next one, so after any crash every acknowledged
+//!   event is searchable once.
+//! - Events become searchable within about `commit_interval` (1 s by default), or at once
+//!   after [`EventStore::refresh`].
+
+mod aggs;
+mod embedded;
+mod error;
+mod schema;
+mod search;
+mod translate;
+mod wal;
+
+pub use embedded::EmbeddedStore;
+pub use error::StoreError;
+
+use rampart_model::{Event, EventId, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A durable, searchable home for events.
+pub trait EventStore: Send + Sync {
+    /// Durably append; returns after fsync. Concurrent callers share one fsync (group commit).
+    /// Blocks for back-pressure when the index lags too far behind; gives
+    /// [`StoreError::Overloaded`] after a bounded wait.
+    fn append(&self, events: Vec<Event>) -> Result<AppendReceipt, StoreError>;
+    fn search(&self, request: &SearchRequest) -> Result<SearchResponse, StoreError>;
+    fn get(&self, tenant: Option<&str>, id: EventId) -> Result<Option<Event>, StoreError>;
+    /// Make everything appended so far searchable now (tests, `rampart ingest` end).
+    fn refresh(&self) -> Result<(), StoreError>;
+    fn stats(&self) -> StoreStats;
+    fn apply_retention(&self) -> Result<RetentionReport, StoreError>;
+    /// Flush, commit and stop background threads.
+    fn close(&self) -> Result<(), StoreError>;
+}
+
+/// What an append was given: the WAL sequence number of its first event and how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AppendReceipt {
+    pub first_seq: u64,
+    pub count: usize,
+}
+
+/// One search: the parsed query, scoped to a tenant and a time range.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// `None` searches all tenants.
+    pub tenant: Option<String>,
+    pub search: rampart_query::Search,
+    /// Inclusive lower bound on `@timestamp`.
+    pub from: Option<Timestamp>,
+    /// Exclusive upper bound on `@timestamp`.
+    pub to: Option<Timestamp>,
+    /// Most events returned in an event list (newest first).
+    pub limit: usize,
+}
+
+impl SearchRequest {
+    /// A request for `search` over all tenants and all time, 100 events at most.
+    pub fn new(search: rampart_query::Search) -> Self {
+        SearchRequest {
+            tenant: None,
+            search,
+            from: None,
+            to: None,
+            limit: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResponse {
+    pub took_ms: f64,
+    pub result: SearchResult,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SearchResult {
+    /// Matching events, newest first; `total` counts all matches, not only those returned.
+    Events { total: u64, events: Vec<Event> },
+    /// The output of a pipeline.
+    Table {
+        columns: Vec<String>,
+        rows: Vec<Vec<serde_json::Value>>,
+    },
+}
+
+/// Counters and sizes of a store.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreStats {
+    /// Events acknowledged since the store was opened.
+    pub events_appended: u64,
+    /// Events made searchable since the store was opened (replayed ones included).
+    pub events_indexed: u64,
+    /// Acknowledged events not yet searchable.
+    pub indexing_lag_events: u64,
+    /// Events replayed from the WAL when the store was opened.
+    pub events_replayed: u64,
+    pub wal_bytes: u64,
+    pub wal_segments: u64,
+    pub index_bytes: u64,
+    pub index_segments: u64,
+    /// Searchable events in the index.
+    pub docs: u64,
+    pub last_commit_unix_ms: Option<i64>,
+    /// Sequence number of the last event included in the last index commit.
+    pub committed_seq: u64,
+    pub oldest_event: Option<Timestamp>,
+    pub newest_event: Option<Timestamp>,
+    /// Events deleted by retention since the store was opened.
+    pub retention_deleted_events: u64,
+    pub retention_runs: u64,
+    /// Appends refused with [`StoreError::Overloaded`].
+    pub overload_rejections: u64,
+    /// Commits made since the store was opened.
+    pub commits: u64,
+    /// WAL records skipped on open because their checksum failed.
+    pub wal_corrupt_records: u64,
+}
+
+/// How much to keep. Both limits apply; `None` means no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    /// Delete events whose `@timestamp` is older than this.
+    pub max_age_secs: Option<u64>,
+    /// Delete the oldest events while the index is larger than this.
+    pub max_bytes: Option<u64>,
+}
+
+/// What one retention run deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    pub deleted_by_age: u64,
+    pub deleted_by_size: u64,
+    /// Events older than this were deleted by size (the cut-off `@timestamp`).
+    pub size_cutoff: Option<Timestamp>,
+    pub index_bytes_before: u64,
+    pub index_bytes_after: u64,
+}
+
+/// Settings of the embedded store.
+#[derive(Debug, Clone)]
+pub struct EmbeddedStoreConfig {
+    /// How often appended events are committed to the index and become searchable.
+    pub commit_interval: Duration,
+    /// Memory budget of the index writer (at least 15 MB per indexing thread).
+    pub writer_memory_bytes: usize,
+    /// Threads tantivy uses to build index segments.
+    pub index_threads: usize,
+    /// Acknowledged events allowed to wait for the indexer before appends block.
+    pub max_lag_events: u64,
+    /// How long an append waits for the indexer to catch up before `Overloaded`.
+    pub overload_wait: Duration,
+    /// A WAL segment is closed and a new one started past this size.
+    pub wal_segment_bytes: u64,
+    pub retention: RetentionPolicy,
+    /// How often the indexer applies the retention policy on its own.
+    pub retention_interval: Duration,
+    /// fsync the WAL before acknowledging (turn off only for benchmarks and tests).
+    pub fsync: bool,
+    /// Most candidate events a search loads when the index alone cannot decide the
+    /// filter, or when a pipeline needs the events themselves.
+    pub max_scan_events: u64,
+}
+
+impl Default for EmbeddedStoreConfig {
+    fn default() -> Self {
+        EmbeddedStoreConfig {
+            commit_interval: Duration::from_secs(1),
+            writer_memory_bytes: 128 * 1024 * 1024,
+            index_threads: 1,
+            max_lag_events: 200_000,
+            overload_wait: Duration::from_secs(10),
+            wal_segment_bytes: 64 * 1024 * 1024,
+            retention: RetentionPolicy::default(),
+            retention_interval: Duration::from_secs(300),
+            fsync: true,
+            max_scan_events: 200_000,
+        }
+    }
+}

@@ -338,10 +338,11 @@ fn parse_top(p: &mut Parser<'_>, command: &str) -> PResult<(usize, Vec<String>)>
     p.skip_ws();
     let at = p.pos;
     let word = p.peek_word();
-    let number = word
-        .strip_prefix("limit=")
-        .or_else(|| word.bytes().all(|b| b.is_ascii_digit()).then_some(word))
-        .filter(|w| !w.is_empty() || word.starts_with("limit="));
+    let number = match word.strip_prefix("limit=") {
+        Some(n) => Some(n),
+        None if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) => Some(word),
+        None => None,
+    };
     let mut limit = DEFAULT_LIMIT;
     if let Some(number) = number {
         limit = match number.parse::<usize>() {
