@@ -55,13 +55,18 @@ impl Server {
     }
 
     pub fn start_with(dir: &Path, config: PathBuf) -> Server {
-        let mut child = Command::new(bin())
+        let child = Command::new(bin())
             .args(["serve", "--print-addrs", "-c"])
             .arg(&config)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn rampart serve");
+        Self::attach(child, dir, config)
+    }
+
+    /// Take over a started `serve --print-addrs` child: read its address line.
+    pub fn attach(mut child: Child, dir: &Path, config: PathBuf) -> Server {
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();

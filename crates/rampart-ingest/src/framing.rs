@@ -56,7 +56,10 @@ const MAX_COUNT_DIGITS: usize = 10;
 
 enum Prefix {
     /// `<len> ` with the header length.
-    Counted { len: usize, header: usize },
+    Counted {
+        len: usize,
+        header: usize,
+    },
     /// Only digits so far: wait for more bytes to decide.
     Undecided,
     NotCounted,
@@ -138,7 +141,9 @@ impl FrameDecoder {
                             return None;
                         }
                         match octet_prefix(buf) {
-                            Prefix::Counted { len, header } => return self.counted(buf, len, header),
+                            Prefix::Counted { len, header } => {
+                                return self.counted(buf, len, header);
+                            }
                             Prefix::Undecided => return None,
                             Prefix::NotCounted => {}
                         }
@@ -283,7 +288,10 @@ mod tests {
         assert_eq!(
             frames(8, &[&long[..5], &chunk[5..]]),
             vec![
-                ("aaaaaaaa".to_string(), Some("message truncated at 8 bytes".into())),
+                (
+                    "aaaaaaaa".to_string(),
+                    Some("message truncated at 8 bytes".into())
+                ),
                 ("next".to_string(), None)
             ]
         );
@@ -294,7 +302,10 @@ mod tests {
         assert_eq!(
             frames(4, &[b"10 0123", b"456789", b"2 ok"]),
             vec![
-                ("0123".to_string(), Some("message truncated at 4 bytes".into())),
+                (
+                    "0123".to_string(),
+                    Some("message truncated at 4 bytes".into())
+                ),
                 ("ok".to_string(), None)
             ]
         );
@@ -307,7 +318,10 @@ mod tests {
 
     #[test]
     fn end_of_stream_keeps_partial_records() {
-        assert_eq!(frames(64, &[b"<1>a\n<1>no newline"]), whole(&["<1>a", "<1>no newline"]));
+        assert_eq!(
+            frames(64, &[b"<1>a\n<1>no newline"]),
+            whole(&["<1>a", "<1>no newline"])
+        );
         assert_eq!(
             frames(64, &[b"20 <1>short"]),
             vec![(

@@ -52,15 +52,11 @@ pub fn server_config(
             for ca in load_certs(ca_path, "client ca")? {
                 roots.add(ca)?;
             }
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                    .build()
-                    .map_err(|e| {
-                        IngestError::TlsMaterial(format!(
-                            "client ca '{}': {e}",
-                            ca_path.display()
-                        ))
-                    })?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .map_err(|e| {
+                    IngestError::TlsMaterial(format!("client ca '{}': {e}", ca_path.display()))
+                })?;
             builder.with_client_cert_verifier(verifier)
         }
     };
@@ -139,8 +135,12 @@ fn ensure_generated(dir: &Path) -> Result<(PathBuf, PathBuf), IngestError> {
         std::fs::create_dir_all(parent).map_err(write_err(parent))?;
     }
     // The key first, so a certificate never exists without its key.
-    write_atomically(&key_path, generated.signing_key.serialize_pem().as_bytes(), 0o600)
-        .map_err(write_err(&key_path))?;
+    write_atomically(
+        &key_path,
+        generated.signing_key.serialize_pem().as_bytes(),
+        0o600,
+    )
+    .map_err(write_err(&key_path))?;
     write_atomically(&cert_path, generated.cert.pem().as_bytes(), 0o644)
         .map_err(write_err(&cert_path))?;
     tracing::info!(cert = %cert_path.display(), "generated a self-signed tls certificate");
@@ -210,7 +210,10 @@ mod tests {
             let err = server_config(cert, key, dir.path(), None)
                 .expect_err("bad material must fail")
                 .to_string();
-            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
         }
     }
 }

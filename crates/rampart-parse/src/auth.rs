@@ -26,11 +26,11 @@ fn source_and_port(ev: &mut Event, s: &str) {
 /// Set what an authentication message states. Messages that state nothing are left alone.
 pub(crate) fn extract(app: Option<&str>, msg: &str, ev: &mut Event) {
     let mut m = msg;
-    if let Some(rest) = m.strip_prefix("message repeated ") {
-        if let Some(i) = rest.find("times: [") {
-            let inner = rest[i + 8..].trim_start();
-            m = inner.strip_suffix(']').unwrap_or(inner).trim_end();
-        }
+    if let Some(rest) = m.strip_prefix("message repeated ")
+        && let Some(i) = rest.find("times: [")
+    {
+        let inner = rest[i + 8..].trim_start();
+        m = inner.strip_suffix(']').unwrap_or(inner).trim_end();
     }
     m = m.strip_prefix("error: ").unwrap_or(m);
     if app == Some("sudo") {
@@ -109,8 +109,12 @@ pub(crate) fn extract(app: Option<&str>, msg: &str, ev: &mut Event) {
 
 /// `<method> for [invalid user ]<user> from <ip> port <port> ssh2`.
 fn login(rest: &str, result: &str, ev: &mut Event) {
-    let Some(for_at) = rest.find(" for ") else { return };
-    let Some(from_at) = rest.rfind(" from ") else { return };
+    let Some(for_at) = rest.find(" for ") else {
+        return;
+    };
+    let Some(from_at) = rest.rfind(" from ") else {
+        return;
+    };
     if from_at < for_at + 5 {
         return;
     }
@@ -151,7 +155,9 @@ fn session(ev: &mut Event, action: &str, rest: &str) {
 
 /// `alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls -l`.
 fn sudo(m: &str, ev: &mut Event) {
-    let Some((user, rest)) = m.split_once(" : ") else { return };
+    let Some((user, rest)) = m.split_once(" : ") else {
+        return;
+    };
     let user = user.trim();
     if user.is_empty() || user.contains(' ') {
         return;
@@ -171,7 +177,11 @@ fn sudo(m: &str, ev: &mut Event) {
     set(
         ev,
         ecs::EVENT_OUTCOME,
-        if failed { outcome::FAILURE } else { outcome::SUCCESS },
+        if failed {
+            outcome::FAILURE
+        } else {
+            outcome::SUCCESS
+        },
     );
 }
 
@@ -189,7 +199,8 @@ mod tests {
     #[test]
     fn auth_messages_yield_ecs_fields() {
         // (app, message, [(path, expected)])
-        let cases: &[(Option<&str>, &str, &[(&str, &str)])] = &[
+        type Case<'a> = (Option<&'a str>, &'a str, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
             (
                 Some("sshd"),
                 "Failed password for invalid user webmaster from 173.234.31.186 port 38926 ssh2",
@@ -206,7 +217,11 @@ mod tests {
             (
                 Some("sshd"),
                 "Accepted publickey for fztu from 119.137.62.142 port 49116 ssh2: RSA SHA256:x",
-                &[("event.outcome", "success"), ("user.name", "fztu"), ("source.port", "49116")],
+                &[
+                    ("event.outcome", "success"),
+                    ("user.name", "fztu"),
+                    ("source.port", "49116"),
+                ],
             ),
             (
                 Some("sshd"),
@@ -216,27 +231,44 @@ mod tests {
             (
                 Some("sshd"),
                 "Invalid user admin from 103.99.0.122 port 50000",
-                &[("event.action", "invalid_user"), ("user.name", "admin"), ("source.port", "50000")],
+                &[
+                    ("event.action", "invalid_user"),
+                    ("user.name", "admin"),
+                    ("source.port", "50000"),
+                ],
             ),
             (
                 Some("sshd"),
                 "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=112.95.230.3  user=root",
-                &[("event.outcome", "failure"), ("source.ip", "112.95.230.3"), ("user.name", "root")],
+                &[
+                    ("event.outcome", "failure"),
+                    ("source.ip", "112.95.230.3"),
+                    ("user.name", "root"),
+                ],
             ),
             (
                 Some("sshd"),
                 "authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=220-135-151-1.hinet-ip.hinet.net  user=root",
-                &[("source.domain", "220-135-151-1.hinet-ip.hinet.net"), ("user.name", "root")],
+                &[
+                    ("source.domain", "220-135-151-1.hinet-ip.hinet.net"),
+                    ("user.name", "root"),
+                ],
             ),
             (
                 Some("sshd"),
                 "Connection closed by 212.47.254.145 [preauth]",
-                &[("event.action", "connection_closed"), ("source.ip", "212.47.254.145")],
+                &[
+                    ("event.action", "connection_closed"),
+                    ("source.ip", "212.47.254.145"),
+                ],
             ),
             (
                 Some("sshd"),
                 "error: Received disconnect from 103.99.0.122: 14: No more user authentication methods available. [preauth]",
-                &[("event.action", "disconnect"), ("source.ip", "103.99.0.122")],
+                &[
+                    ("event.action", "disconnect"),
+                    ("source.ip", "103.99.0.122"),
+                ],
             ),
             (
                 Some("su"),
@@ -246,7 +278,11 @@ mod tests {
             (
                 Some("sudo"),
                 "alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls -l",
-                &[("user.name", "alice"), ("user.target.name", "root"), ("sudo.command", "/bin/ls -l")],
+                &[
+                    ("user.name", "alice"),
+                    ("user.target.name", "root"),
+                    ("sudo.command", "/bin/ls -l"),
+                ],
             ),
         ];
         for (app, msg, want) in cases {
@@ -268,7 +304,10 @@ mod tests {
             "Received disconnect",
         ] {
             let ev = extract_from(Some("sshd"), msg);
-            assert!(ev.get("source.ip").is_none() && ev.get("user.name").is_none(), "{msg}");
+            assert!(
+                ev.get("source.ip").is_none() && ev.get("user.name").is_none(),
+                "{msg}"
+            );
         }
     }
 }

@@ -62,7 +62,11 @@ pub(crate) fn parse_body(p: &Parser, text: &str, ev: &mut Event) -> Result<(), R
     let mut pairs: Vec<(&str, Cow<'_, str>)> = Vec::new();
     if !attrs.contains(delim) && delim == '\t' && attrs.contains(' ') {
         // Many LEEF 1.0 senders separate attributes with spaces instead of tabs.
-        pairs.extend(crate::kv::pairs(attrs).into_iter().map(|kv| (kv.key, kv.value)));
+        pairs.extend(
+            crate::kv::pairs(attrs)
+                .into_iter()
+                .map(|kv| (kv.key, kv.value)),
+        );
     } else {
         for attr in attrs.split(delim) {
             if let Some((k, v)) = attr.split_once('=') {
@@ -79,7 +83,10 @@ pub(crate) fn parse_body(p: &Parser, text: &str, ev: &mut Event) -> Result<(), R
         leef.insert("version".into(), Value::String(version.to_owned()));
         leef.insert("vendor".into(), Value::String(vendor.to_owned()));
         leef.insert("product".into(), Value::String(product.to_owned()));
-        leef.insert("product_version".into(), Value::String(product_version.to_owned()));
+        leef.insert(
+            "product_version".into(),
+            Value::String(product_version.to_owned()),
+        );
         leef.insert("event_id".into(), Value::String(event_id.to_owned()));
         if !pairs.is_empty() {
             let attributes = util::namespace(leef, "attributes");
@@ -154,7 +161,12 @@ fn with_java_format(p: &Parser, pattern: &str, value: &str) -> Option<Timestamp>
     let (fmt, zone_name) = java_to_strtime(pattern)?;
     let (value, tz) = if zone_name {
         let (v, zone) = value.trim().rsplit_once(' ')?;
-        (v, time::parse_timezone(zone).ok().unwrap_or_else(|| p.tz.clone()))
+        (
+            v,
+            time::parse_timezone(zone)
+                .ok()
+                .unwrap_or_else(|| p.tz.clone()),
+        )
     } else {
         (value.trim(), p.tz.clone())
     };
@@ -240,7 +252,9 @@ mod tests {
 
     #[test]
     fn leef_records() {
-        let cases: &[(&str, &[(&str, Value)], &str)] = &[
+        // (line, expected fields, expected timestamp or "")
+        type Case<'a> = (&'a str, &'a [(&'a str, Value)], &'a str);
+        let cases: &[Case] = &[
             (
                 "LEEF:1.0|Microsoft|MSExchange|4.0 SP1|15345|src=192.0.2.0\tdst=172.50.123.1\tsev=5\tcat=anomaly\tsrcPort=81\tdstPort=21\tusrName=joe.black",
                 &[
@@ -260,7 +274,10 @@ mod tests {
                 &[
                     ("destination.ip", json!("10.0.0.5")),
                     ("source.port", json!(6253)),
-                    ("leef.attributes.devTimeFormat", json!("MMM dd yyyy HH:mm:ss.SSS z")),
+                    (
+                        "leef.attributes.devTimeFormat",
+                        json!("MMM dd yyyy HH:mm:ss.SSS z"),
+                    ),
                 ],
                 "2024-10-12T10:00:00.25Z",
             ),
@@ -271,12 +288,18 @@ mod tests {
             ),
             (
                 "LEEF:1.0|V|P|1|E|src=2.2.2.2 dst=3.3.3.3 devTime=1700000000000",
-                &[("source.ip", json!("2.2.2.2")), ("destination.ip", json!("3.3.3.3"))],
+                &[
+                    ("source.ip", json!("2.2.2.2")),
+                    ("destination.ip", json!("3.3.3.3")),
+                ],
                 "2023-11-14T22:13:20Z",
             ),
             (
                 "LEEF:2.0|V|P|1|E|src=4.4.4.4\tdst=5.5.5.5",
-                &[("source.ip", json!("4.4.4.4")), ("destination.ip", json!("5.5.5.5"))],
+                &[
+                    ("source.ip", json!("4.4.4.4")),
+                    ("destination.ip", json!("5.5.5.5")),
+                ],
                 "",
             ),
         ];
@@ -285,7 +308,11 @@ mod tests {
             assert_eq!(ev.parse_error, None, "{line}");
             assert_eq!(ev.parser, "leef");
             for (path, value) in *want {
-                assert_eq!(ev.get(path).map(|v| v.into_owned()).as_ref(), Some(value), "{line}: {path}");
+                assert_eq!(
+                    ev.get(path).map(|v| v.into_owned()).as_ref(),
+                    Some(value),
+                    "{line}: {path}"
+                );
             }
             if !ts.is_empty() {
                 assert_eq!(ev.timestamp.to_rfc3339(), *ts, "{line}");
@@ -306,7 +333,13 @@ mod tests {
 
     #[test]
     fn delimiters() {
-        for (field, want) in [("", '\t'), ("^", '^'), ("x09", '\t'), ("0x5E", '^'), ("\\x7c", '|')] {
+        for (field, want) in [
+            ("", '\t'),
+            ("^", '^'),
+            ("x09", '\t'),
+            ("0x5E", '^'),
+            ("\\x7c", '|'),
+        ] {
             assert_eq!(delimiter(field).ok(), Some(want), "{field}");
         }
     }

@@ -313,7 +313,10 @@ mod tests {
         assert_eq!("Access-Log".parse::<Format>().ok(), Some(Format::AccessLog));
         let err = "xml".parse::<Format>().expect_err("xml is not a format");
         let msg = err.to_string();
-        assert!(msg.contains("'xml'") && msg.contains("suricata_eve"), "{msg}");
+        assert!(
+            msg.contains("'xml'") && msg.contains("suricata_eve"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -348,9 +351,21 @@ mod tests {
 
     /// (record, expected parser, expected parse_error prefix or None)
     const AUTO_CASES: &[(&[u8], &str, Option<&str>)] = &[
-        (b"<34>Oct 11 22:14:15 mymachine su: 'su root' failed", "rfc3164", None),
-        (b"<165>1 2003-10-11T22:14:15.003Z host app 1 ID47 - hi", "rfc5424", None),
-        (b"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: x", "rfc3164", None),
+        (
+            b"<34>Oct 11 22:14:15 mymachine su: 'su root' failed",
+            "rfc3164",
+            None,
+        ),
+        (
+            b"<165>1 2003-10-11T22:14:15.003Z host app 1 ID47 - hi",
+            "rfc5424",
+            None,
+        ),
+        (
+            b"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: x",
+            "rfc3164",
+            None,
+        ),
         (b"CEF:0|V|P|1|100|name|5|src=1.2.3.4", "cef", None),
         (b"LEEF:1.0|V|P|1|ev|src=1.2.3.4", "leef", None),
         (b"{\"a\":1}", "json", None),
@@ -364,13 +379,21 @@ mod tests {
             "access_log",
             None,
         ),
-        (b"[Sun Dec 04 04:47:44 2005] [error] boom", "apache_error", None),
+        (
+            b"[Sun Dec 04 04:47:44 2005] [error] boom",
+            "apache_error",
+            None,
+        ),
         (b"a=1 b=2 c=\"x y\"", "kv", None),
         (b"hello world", "raw", Some(NO_PARSER)),
         (b"[not a thing]", "raw", Some(NO_PARSER)),
         (b"   \r\n", "raw", Some("empty record")),
         (b"<13", "raw", Some("syslog")),
-        (b"<999>Oct 11 22:14:15 host x: y", "raw", Some("syslog priority 999")),
+        (
+            b"<999>Oct 11 22:14:15 host x: y",
+            "raw",
+            Some("syslog priority 999"),
+        ),
         (b"{\"a\":", "raw", Some("invalid json")),
         (b"[1,2,3]", "raw", Some(NO_PARSER)),
     ];
@@ -416,7 +439,10 @@ mod tests {
         assert!(ev.fields.is_empty());
         assert_eq!(ev.raw.len(), record.len());
         let err = ev.parse_error.unwrap_or_default();
-        assert!(err.contains("exceeds the 1048576 byte parse limit"), "{err}");
+        assert!(
+            err.contains("exceeds the 1048576 byte parse limit"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -428,7 +454,11 @@ mod tests {
         .expect("cef config");
         let ev = cef.parse(b"<34>Oct 11 22:14:15 host su: hi", origin());
         assert_eq!(ev.parser, "raw");
-        assert!(ev.parse_error.unwrap_or_default().starts_with("not a cef record"));
+        assert!(
+            ev.parse_error
+                .unwrap_or_default()
+                .starts_with("not a cef record")
+        );
 
         let raw = Parser::new(ParserConfig {
             format: Format::Raw,

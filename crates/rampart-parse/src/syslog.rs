@@ -2,8 +2,9 @@
 //! and content detection on the message body (CEF, LEEF, JSON, key=value, auditd).
 //!
 //! RFC 3164 is parsed here rather than by `syslog_loose`, which takes the tag of a line
-//! with no host for the host (`<34>Oct 11 22:14:15 su: x` gives host `su`), swallows a
-//! message that opens with `[` as structured data, and only knows chrono zones.
+//! with no host for the host (`<34>Oct 11 22:14:15 su: x` gives host `su`), keeps
+//! `sshd(pam_unix)` as one app name, and resolves zone-less times only in chrono zones (no
+//! IANA names without chrono-tz). RFC 5424 headers and structured data (with their escapes) are left to it.
 
 use crate::util::{self, set, set_str};
 use crate::{PResult, Parser, Reject, auth, time};
@@ -46,7 +47,9 @@ fn priority(text: &str) -> Result<(Option<u8>, &str), Reject> {
     };
     let digits = &rest[..end];
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Cow::Owned(format!("syslog priority '<{digits}>' is not a number")));
+        return Err(Cow::Owned(format!(
+            "syslog priority '<{digits}>' is not a number"
+        )));
     }
     match digits.parse::<u16>() {
         Ok(n) if n <= 191 => Ok((Some(n as u8), &rest[end + 1..])),
@@ -57,12 +60,40 @@ fn priority(text: &str) -> Result<(Option<u8>, &str), Reject> {
 }
 
 const FACILITIES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-    "authpriv", "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1",
-    "local2", "local3", "local4", "local5", "local6", "local7",
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
 ];
 const SEVERITIES: [&str; 8] = [
-    "emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug",
+    "emergency",
+    "alert",
+    "critical",
+    "error",
+    "warning",
+    "notice",
+    "informational",
+    "debug",
 ];
 
 fn set_priority(ev: &mut Event, pri: Option<u8>) {
@@ -83,12 +114,9 @@ fn set_priority(ev: &mut Event, pri: Option<u8>) {
 }
 
 fn parse_5424(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResult {
-    let msg = syslog_loose::parse_message_with_year_exact(
-        rest,
-        |_| 1970,
-        syslog_loose::Variant::RFC5424,
-    )
-    .map_err(|_| Cow::Borrowed("invalid rfc 5424 header"))?;
+    let msg =
+        syslog_loose::parse_message_with_year_exact(rest, |_| 1970, syslog_loose::Variant::RFC5424)
+            .map_err(|_| Cow::Borrowed("invalid rfc 5424 header"))?;
     set_priority(ev, pri);
     if let syslog_loose::Protocol::RFC5424(version) = msg.protocol {
         set(ev, ecs::LOG_SYSLOG_VERSION, version.to_string());
@@ -154,7 +182,11 @@ fn parse_3164(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResul
                 has_timestamp = false;
                 rest
             }
-            None => return Err(Cow::Borrowed("not a syslog record: no priority and no timestamp")),
+            None => {
+                return Err(Cow::Borrowed(
+                    "not a syslog record: no priority and no timestamp",
+                ));
+            }
         }
     } else if pri.is_some() {
         has_timestamp = false;
@@ -164,7 +196,10 @@ fn parse_3164(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResul
             "not a syslog record: no priority and no timestamp",
         ));
     };
-    let after = after.strip_prefix(':').unwrap_or(after).trim_start_matches(' ');
+    let after = after
+        .strip_prefix(':')
+        .unwrap_or(after)
+        .trim_start_matches(' ');
 
     let mut host = None;
     let mut tag = None;
@@ -226,23 +261,36 @@ fn is_tag(token: &str) -> bool {
         return true;
     }
     token.ends_with(']')
-        && token
-            .find('[')
-            .is_some_and(|i| i > 0 && token[i + 1..token.len() - 1].bytes().all(|b| b.is_ascii_digit()))
+        && token.find('[').is_some_and(|i| {
+            i > 0
+                && token[i + 1..token.len() - 1]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+        })
 }
 
 /// `sshd(pam_unix)[19939]:` → (`sshd`, Some(`pam_unix`), Some(`19939`)).
 fn split_tag(tag: &str) -> (&str, Option<&str>, Option<&str>) {
     let tag = tag.strip_suffix(':').unwrap_or(tag);
-    let (base, pid) = match tag.strip_suffix(']').and_then(|t| t.rfind('[').map(|i| (t, i))) {
+    let (base, pid) = match tag
+        .strip_suffix(']')
+        .and_then(|t| t.rfind('[').map(|i| (t, i)))
+    {
         Some((t, i)) => (&t[..i], Some(&t[i + 1..])),
         None => (tag, None),
     };
-    let (name, sub) = match base.strip_suffix(')').and_then(|b| b.find('(').map(|i| (b, i))) {
+    let (name, sub) = match base
+        .strip_suffix(')')
+        .and_then(|b| b.find('(').map(|i| (b, i)))
+    {
         Some((b, i)) if i > 0 => (&b[..i], Some(&b[i + 1..])),
         _ => (base, None),
     };
-    (name, sub.filter(|s| !s.is_empty()), pid.filter(|s| !s.is_empty()))
+    (
+        name,
+        sub.filter(|s| !s.is_empty()),
+        pid.filter(|s| !s.is_empty()),
+    )
 }
 
 #[derive(Clone, Copy)]
@@ -254,7 +302,13 @@ enum Base {
 /// Parse a structured body when there is one, fill `message`, and return the parser name.
 /// A body that looks structured but does not parse keeps the syslog fields and notes why in
 /// `error.message`.
-fn body_content(p: &Parser, base: Base, app: Option<&str>, body: &str, ev: &mut Event) -> &'static str {
+fn body_content(
+    p: &Parser,
+    base: Base,
+    app: Option<&str>,
+    body: &str,
+    ev: &mut Event,
+) -> &'static str {
     let (kind, result) = if body.starts_with("CEF:") {
         ("cef", crate::cef::parse_body(p, body, ev))
     } else if body.starts_with("LEEF:") {
@@ -319,7 +373,12 @@ mod tests {
     }
 
     /// (line, parser, expected fields as (path, json value), expected timestamp or "")
-    type Case = (&'static str, &'static str, Vec<(&'static str, Value)>, &'static str);
+    type Case = (
+        &'static str,
+        &'static str,
+        Vec<(&'static str, Value)>,
+        &'static str,
+    );
 
     fn cases() -> Vec<Case> {
         vec![
@@ -332,14 +391,20 @@ mod tests {
                     ("log.syslog.severity.code", json!(2)),
                     ("host.name", json!("mymachine")),
                     ("process.name", json!("su")),
-                    ("message", json!("'su root' failed for lonvick on /dev/pts/8")),
+                    (
+                        "message",
+                        json!("'su root' failed for lonvick on /dev/pts/8"),
+                    ),
                 ],
                 "2024-10-11T22:14:15Z",
             ),
             (
                 "<34>Oct 11 22:14:15 su: no host here",
                 "rfc3164",
-                vec![("process.name", json!("su")), ("message", json!("no host here"))],
+                vec![
+                    ("process.name", json!("su")),
+                    ("message", json!("no host here")),
+                ],
                 "2024-10-11T22:14:15Z",
             ),
             (
@@ -352,7 +417,10 @@ mod tests {
                     ("syslog.subsystem", json!("pam_unix")),
                     ("log.syslog.procid", json!("19939")),
                     ("source.ip", json!("218.188.2.4")),
-                    ("message", json!("authentication failure; rhost=218.188.2.4")),
+                    (
+                        "message",
+                        json!("authentication failure; rhost=218.188.2.4"),
+                    ),
                 ],
                 "2024-06-14T15:16:01Z",
             ),
@@ -369,7 +437,10 @@ mod tests {
             (
                 "Jun 19 04:09:11 combo syslogd 1.4.1: restart.",
                 "rfc3164",
-                vec![("host.name", json!("combo")), ("message", json!("syslogd 1.4.1: restart."))],
+                vec![
+                    ("host.name", json!("combo")),
+                    ("message", json!("syslogd 1.4.1: restart.")),
+                ],
                 "2024-06-19T04:09:11Z",
             ),
             (
@@ -382,7 +453,10 @@ mod tests {
                     ("host.name", json!("mymachine.example.com")),
                     ("log.syslog.appname", json!("evntslog")),
                     ("log.syslog.msgid", json!("ID47")),
-                    ("syslog.structured_data.exampleSDID@32473.eventID", json!("1011")),
+                    (
+                        "syslog.structured_data.exampleSDID@32473.eventID",
+                        json!("1011"),
+                    ),
                     ("syslog.structured_data.meta.a", json!("x\"y")),
                     ("message", json!("An application event")),
                 ],
@@ -415,7 +489,11 @@ mod tests {
             (
                 "<14>Jan 1 10:00:00 host app: {\"user\":\"bob\",\"msg\":\"hi\"}",
                 "rfc3164+json",
-                vec![("user", json!("bob")), ("message", json!("hi")), ("process.name", json!("app"))],
+                vec![
+                    ("user", json!("bob")),
+                    ("message", json!("hi")),
+                    ("process.name", json!("app")),
+                ],
                 "2024-01-01T10:00:00Z",
             ),
             (
@@ -445,7 +523,11 @@ mod tests {
             assert_eq!(ev.parse_error, None, "{line}");
             assert_eq!(ev.parser, parser, "{line}");
             for (path, want) in fields {
-                assert_eq!(ev.get(path).map(|v| v.into_owned()), Some(want), "{line}: {path}");
+                assert_eq!(
+                    ev.get(path).map(|v| v.into_owned()),
+                    Some(want),
+                    "{line}: {path}"
+                );
             }
             if !ts.is_empty() {
                 assert_eq!(ev.timestamp.to_rfc3339(), ts, "{line}");
@@ -457,7 +539,9 @@ mod tests {
     fn broken_structured_body_is_noted_not_fatal() {
         let ev = run(Format::Syslog, "<14>Jan 1 10:00:00 host app: CEF:0|broken");
         assert!(
-            ev.get_str("error.message").unwrap_or_default().starts_with("cef body:"),
+            ev.get_str("error.message")
+                .unwrap_or_default()
+                .starts_with("cef body:"),
             "{:?}",
             ev.fields
         );
@@ -467,11 +551,27 @@ mod tests {
     fn bad_syslog_records_are_rejected() {
         let cases: &[(Format, &str, &str)] = &[
             (Format::Syslog, "<13", "syslog priority is not closed"),
-            (Format::Syslog, "<>Oct 11 22:14:15 h a: b", "syslog priority '<>' is not a number"),
-            (Format::Syslog, "<192>Oct 11 22:14:15 h a: b", "syslog priority 192 out of range"),
+            (
+                Format::Syslog,
+                "<>Oct 11 22:14:15 h a: b",
+                "syslog priority '<>' is not a number",
+            ),
+            (
+                Format::Syslog,
+                "<192>Oct 11 22:14:15 h a: b",
+                "syslog priority 192 out of range",
+            ),
             (Format::Syslog, "just text", "not a syslog record"),
-            (Format::Rfc5424, "<13>Oct 11 22:14:15 h a: b", "not an rfc 5424 record"),
-            (Format::Rfc5424, "<13>1 notatime h a - - - x", "invalid rfc 5424 header"),
+            (
+                Format::Rfc5424,
+                "<13>Oct 11 22:14:15 h a: b",
+                "not an rfc 5424 record",
+            ),
+            (
+                Format::Rfc5424,
+                "<13>1 notatime h a - - - x",
+                "invalid rfc 5424 header",
+            ),
         ];
         for (format, line, want) in cases {
             let ev = run(*format, line);
@@ -483,9 +583,15 @@ mod tests {
 
     #[test]
     fn tags_split() {
-        assert_eq!(split_tag("sshd(pam_unix)[19939]:"), ("sshd", Some("pam_unix"), Some("19939")));
+        assert_eq!(
+            split_tag("sshd(pam_unix)[19939]:"),
+            ("sshd", Some("pam_unix"), Some("19939"))
+        );
         assert_eq!(split_tag("kernel:"), ("kernel", None, None));
-        assert_eq!(split_tag("postfix/smtpd[1]:"), ("postfix/smtpd", None, Some("1")));
+        assert_eq!(
+            split_tag("postfix/smtpd[1]:"),
+            ("postfix/smtpd", None, Some("1"))
+        );
         assert!(is_tag("sshd[12]"));
         assert!(!is_tag("[12]"));
         assert!(!is_tag("host"));

@@ -35,8 +35,14 @@ fn parse_offset(s: &str) -> Option<i32> {
     }
     let (h, m) = match digits.len() {
         1 | 2 => (digits.parse::<i32>().ok()?, 0),
-        3 => (digits[..1].parse::<i32>().ok()?, digits[1..].parse::<i32>().ok()?),
-        _ => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+        3 => (
+            digits[..1].parse::<i32>().ok()?,
+            digits[1..].parse::<i32>().ok()?,
+        ),
+        _ => (
+            digits[..2].parse::<i32>().ok()?,
+            digits[2..].parse::<i32>().ok()?,
+        ),
     };
     if h > 25 || m > 59 {
         return None;
@@ -122,7 +128,9 @@ impl Scan<'_> {
     }
     /// `.123456` → nanoseconds; nothing when there is no fraction.
     fn fraction(&mut self) -> i32 {
-        if self.b.get(self.i) != Some(&b'.') || !self.b.get(self.i + 1).is_some_and(u8::is_ascii_digit) {
+        if self.b.get(self.i) != Some(&b'.')
+            || !self.b.get(self.i + 1).is_some_and(u8::is_ascii_digit)
+        {
             return 0;
         }
         self.i += 1;
@@ -239,21 +247,37 @@ pub(crate) fn iso(s: &str, tz: &TimeZone) -> Option<Timestamp> {
         .map(Timestamp::from_jiff)
 }
 
-/// Epoch seconds, milliseconds, microseconds or nanoseconds, told apart by size.
-pub(crate) fn epoch(n: f64) -> Option<Timestamp> {
-    if !n.is_finite() || n < 0.0 {
+/// Epoch seconds, milliseconds, microseconds or nanoseconds (told apart by the number of
+/// integer digits: up to 11, 14, 17, more), with an optional decimal fraction, read exactly.
+pub(crate) fn epoch(s: &str) -> Option<Timestamp> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty()
+        || int.len() > 19
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
-    let nanos = if n < 1e11 {
-        n * 1e9
-    } else if n < 1e14 {
-        n * 1e6
-    } else if n < 1e17 {
-        n * 1e3
-    } else {
-        n
+    let whole: i64 = int.parse().ok()?;
+    let unit_nanos: i64 = match int.len() {
+        0..=11 => 1_000_000_000,
+        12..=14 => 1_000_000,
+        15..=17 => 1_000,
+        _ => 1,
     };
-    (nanos < 9.2e18).then(|| Timestamp::from_nanos(nanos as i64))
+    let mut frac_nanos: i64 = 0;
+    let mut scale = unit_nanos / 10;
+    for d in frac.bytes() {
+        if scale == 0 {
+            break;
+        }
+        frac_nanos += i64::from(d - b'0') * scale;
+        scale /= 10;
+    }
+    whole
+        .checked_mul(unit_nanos)?
+        .checked_add(frac_nanos)
+        .map(Timestamp::from_nanos)
 }
 
 /// Any timestamp text a source may put in a field: epoch digits, ISO 8601, or a BSD form
@@ -265,7 +289,7 @@ pub(crate) fn loose(p: &Parser, s: &str) -> Option<Timestamp> {
         return None;
     }
     if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
-        return epoch(s.parse().ok()?);
+        return epoch(s);
     }
     if b[0].is_ascii_digit() {
         return iso(s, &p.tz);
@@ -276,10 +300,7 @@ pub(crate) fn loose(p: &Parser, s: &str) -> Option<Timestamp> {
         return resolve_bsd(p, &t);
     }
     let tz = parse_timezone(zone).ok()?;
-    let zoned = Parser {
-        tz,
-        ..p.clone()
-    };
+    let zoned = Parser { tz, ..p.clone() };
     resolve_bsd(&zoned, &t)
 }
 
@@ -313,7 +334,10 @@ pub(crate) fn apache_error(p: &Parser, s: &str) -> Option<Timestamp> {
         return None;
     }
     let (t, rest) = bsd(&s[4..])?;
-    let year = rest.trim().parse::<i16>().ok()?;
+    let year = match t.year {
+        Some(y) => y,
+        None => rest.trim().parse::<i16>().ok()?,
+    };
     civil(&p.tz, year, &t).map(Timestamp::from_jiff)
 }
 
@@ -336,7 +360,11 @@ mod tests {
         let p = parser(None, Some(2005));
         // (input, expected RFC 3339, expected rest)
         let cases: &[(&str, &str, &str)] = &[
-            ("Jun 14 15:16:01 combo x", "2005-06-14T15:16:01Z", " combo x"),
+            (
+                "Jun 14 15:16:01 combo x",
+                "2005-06-14T15:16:01Z",
+                " combo x",
+            ),
             ("Jul  3 04:08:03 combo", "2005-07-03T04:08:03Z", " combo"),
             ("Dec 10 06:55:46.123 h", "2005-12-10T06:55:46.123Z", " h"),
             ("Oct 11 2019 22:14:15 h", "2019-10-11T22:14:15Z", " h"),
@@ -348,7 +376,12 @@ mod tests {
             let ts = resolve_bsd(&p, &t).unwrap_or_else(|| panic!("{input} resolves"));
             assert_eq!(ts.to_rfc3339(), *want, "{input}");
         }
-        for bad in ["Jux 14 15:16:01 x", "Jun 14 1516:01", "Jun14 15:16:01", "Jun 14 15:16:01x"] {
+        for bad in [
+            "Jux 14 15:16:01 x",
+            "Jun 14 1516:01",
+            "Jun14 15:16:01",
+            "Jun 14 15:16:01x",
+        ] {
             assert!(bsd(bad).is_none(), "{bad}");
         }
     }
@@ -394,26 +427,42 @@ mod tests {
             ("1700000000", Some("2023-11-14T22:13:20Z")),
             ("1700000000123", Some("2023-11-14T22:13:20.123Z")),
             ("1700000000.5", Some("2023-11-14T22:13:20.5Z")),
-            ("2024-01-02T03:04:05.123456+0000", Some("2024-01-02T03:04:05.123456Z")),
+            (
+                "2024-01-02T03:04:05.123456+0000",
+                Some("2024-01-02T03:04:05.123456Z"),
+            ),
             ("2024-01-02T03:04:05+01:00", Some("2024-01-02T02:04:05Z")),
             ("2024-01-02 03:04:05", Some("2024-01-02T03:04:05Z")),
-            ("Oct 12 2024 10:00:00.250 UTC", Some("2024-10-12T10:00:00.25Z")),
+            (
+                "Oct 12 2024 10:00:00.250 UTC",
+                Some("2024-10-12T10:00:00.25Z"),
+            ),
             ("Oct 12 2024 10:00:00 +02:00", Some("2024-10-12T08:00:00Z")),
             ("yesterday", None),
         ];
         for (input, want) in cases {
-            assert_eq!(loose(&p, input).map(|t| t.to_rfc3339()).as_deref(), *want, "{input}");
+            assert_eq!(
+                loose(&p, input).map(|t| t.to_rfc3339()).as_deref(),
+                *want,
+                "{input}"
+            );
         }
         assert_eq!(
-            apache_access("10/Oct/2000:13:55:36 -0700").map(|t| t.to_rfc3339()).as_deref(),
+            apache_access("10/Oct/2000:13:55:36 -0700")
+                .map(|t| t.to_rfc3339())
+                .as_deref(),
             Some("2000-10-10T20:55:36Z")
         );
         assert_eq!(
-            apache_error(&p, "Sun Dec 04 04:47:44 2005").map(|t| t.to_rfc3339()).as_deref(),
+            apache_error(&p, "Sun Dec 04 04:47:44 2005")
+                .map(|t| t.to_rfc3339())
+                .as_deref(),
             Some("2005-12-04T04:47:44Z")
         );
         assert_eq!(
-            apache_error(&p, "Sun Dec 04 04:47:44.123456 2005").map(|t| t.to_rfc3339()).as_deref(),
+            apache_error(&p, "Sun Dec 04 04:47:44.123456 2005")
+                .map(|t| t.to_rfc3339())
+                .as_deref(),
             Some("2005-12-04T04:47:44.123456Z")
         );
     }

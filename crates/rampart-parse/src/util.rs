@@ -63,19 +63,16 @@ pub(crate) fn set_u64(ev: &mut Event, path: &str, value: &str) {
     }
 }
 
-/// Set a signed number when `value` is one.
-pub(crate) fn set_i64(ev: &mut Event, path: &str, value: &str) {
-    if let Ok(n) = value.trim().parse::<i64>() {
-        set(ev, path, n);
-    }
-}
-
 /// A JSON scalar as text, borrowing strings.
 pub(crate) fn value_text(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
     match value {
         Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
         Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b {
+            "true"
+        } else {
+            "false"
+        })),
         _ => None,
     }
 }
@@ -124,7 +121,10 @@ pub(crate) fn basename(path: &str) -> &str {
 
 /// The object at `path` in `fields` (created when missing, replacing a non-object), for
 /// inserting keys literally — keys that contain dots stay one key.
-pub(crate) fn namespace<'a>(fields: &'a mut Map<String, Value>, path: &str) -> &'a mut Map<String, Value> {
+pub(crate) fn namespace<'a>(
+    fields: &'a mut Map<String, Value>,
+    path: &str,
+) -> &'a mut Map<String, Value> {
     let mut current = fields;
     for part in path.split('.') {
         let slot = current
@@ -209,7 +209,10 @@ mod tests {
         assert_eq!(parse_u64_maybe_hex("zz"), None);
         assert_eq!(transport("6").as_deref(), Some("tcp"));
         assert_eq!(transport("TCP").as_deref(), Some("tcp"));
-        assert_eq!(parse_ip("[::1]").map(|i| i.to_string()).as_deref(), Some("::1"));
+        assert_eq!(
+            parse_ip("[::1]").map(|i| i.to_string()).as_deref(),
+            Some("::1")
+        );
         assert!(parse_ip("host.example").is_none());
     }
 }

@@ -20,9 +20,14 @@ pub enum Expr {
     Or(Vec<Expr>),
     Not(Box<Expr>),
     /// `field:value`, `field:"a phrase"`, `field:abc*`, `field:[1 TO 5]`, `field > 3`.
-    Field { field: String, predicate: Predicate },
+    Field {
+        field: String,
+        predicate: Predicate,
+    },
     /// `field:*` — the field is present.
-    Exists { field: String },
+    Exists {
+        field: String,
+    },
     /// Unqualified terms and phrases, matched against the message / raw text.
     Text(TextMatch),
 }
@@ -93,7 +98,10 @@ pub enum TextMatch {
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// `stats count(), dc(user.name) as users by source.ip, host.name`
-    Stats { aggs: Vec<Aggregation>, by: Vec<String> },
+    Stats {
+        aggs: Vec<Aggregation>,
+        by: Vec<String>,
+    },
     /// `top 10 user.name` — most frequent values with counts and percentages.
     Top { limit: usize, fields: Vec<String> },
     /// `rare 10 process.name` — least frequent values.

@@ -77,7 +77,7 @@ mod tests {
         let cases: &[(&str, usize, &str)] = &[
             ("host.name:", 10, "host.name:\n          ^ position 10: m"),
             ("a\nb:(c", 4, "b:(c\n  ^ position 4: m"),
-            ("\tx y", 3, "\tx y\n\t ^ position 3: m"),
+            ("\tx y", 3, "\tx y\n\t  ^ position 3: m"),
             ("é:", 1, "é:\n^ position 1: m"),
             ("ab", 99, "ab\n  ^ position 99: m"),
         ];

@@ -202,7 +202,7 @@ pub fn pieces(text: &str, allow_wildcards: bool) -> Vec<Piece> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut wild = false;
-    let mut flush = |cur: &mut String, wild: &mut bool, out: &mut Vec<Piece>| {
+    let flush = |cur: &mut String, wild: &mut bool, out: &mut Vec<Piece>| {
         if cur.is_empty() {
             return;
         }
@@ -277,7 +277,9 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr.to_canonical(), ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) if self.addr.is_ipv4() => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (_, ip) => {
@@ -320,7 +322,11 @@ mod tests {
             ("?", "é", true),
         ];
         for (pattern, text, want) in cases {
-            assert_eq!(Glob::new(pattern).matches(text), want, "{pattern} vs {text}");
+            assert_eq!(
+                Glob::new(pattern).matches(text),
+                want,
+                "{pattern} vs {text}"
+            );
         }
     }
 

@@ -17,7 +17,10 @@ pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, ParseError> {
     let lead = text.len() - text.trim_start().len();
     let bad = |offset: usize, message: String| ParseError::new(lead + offset, message);
     if trimmed.is_empty() {
-        return Err(bad(0, "expected a time such as now-1h or 2024-01-01".into()));
+        return Err(bad(
+            0,
+            "expected a time such as now-1h or 2024-01-01".into(),
+        ));
     }
     let lower = trimmed.to_ascii_lowercase();
     match lower.as_str() {

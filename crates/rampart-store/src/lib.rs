@@ -132,6 +132,10 @@ pub struct StoreStats {
     pub commits: u64,
     /// WAL records skipped on open because their checksum failed.
     pub wal_corrupt_records: u64,
+    /// Searches answered from the index alone (exact filter; pushed-down aggregation).
+    pub searches_indexed: u64,
+    /// Searches that loaded candidate events to check or to run a pipeline over.
+    pub searches_scanned: u64,
 }
 
 /// How much to keep. Both limits apply; `None` means no limit.

@@ -44,7 +44,6 @@ pub(crate) const F_SRC: &str = "src";
 /// Handles on the schema's fields.
 #[derive(Clone)]
 pub(crate) struct Fields {
-    pub schema: Schema,
     pub id: Field,
     pub ts: Field,
     pub tenant: Field,
@@ -86,7 +85,6 @@ impl Fields {
             text: schema.get_field(F_TEXT)?,
             f: schema.get_field(F_FIELDS)?,
             src: schema.get_field(F_SRC)?,
-            schema,
         })
     }
 }

@@ -12,15 +12,17 @@
 use crate::error::StoreError;
 use crate::schema::Fields;
 use rampart_model::Timestamp;
-use rampart_query::text::{Cidr, Glob, Piece, pieces};
+use rampart_query::text::{Cidr, Glob, pieces};
+use rampart_query::parse_time;
 use rampart_query::{Bound, Expr, Literal, Predicate, TextMatch};
 use std::net::IpAddr;
 use std::ops::Bound as RBound;
 use std::sync::Arc;
 use tantivy::collector::Count;
 use tantivy::query::{
-    AllQuery, AutomatonWeight, BooleanQuery, EmptyQuery, EnableScoring, ExistsQuery, Occur,
-    PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery, Weight,
+    AllQuery, AutomatonWeight, BooleanQuery, EmptyQuery, EnableScoring, ExistsQuery,
+    InvertedIndexRangeQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery,
+    Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
@@ -164,10 +166,12 @@ impl Translator<'_> {
 
     fn ts(&self, predicate: &Predicate) -> Translated {
         let f = self.fields.ts;
+        let now = Timestamp::now();
+        // As the evaluator reads a time: a time literal, or text such as `now-1h`.
         let time = |lit: &Literal| -> Option<i64> {
             match lit {
                 Literal::Time(t) => Some(*t),
-                Literal::Str(s) => Timestamp::parse_rfc3339(s).ok().map(|t| t.nanos()),
+                Literal::Str(s) => parse_time(s, now).ok().map(|t| t.nanos()),
                 _ => None,
             }
         };
@@ -179,13 +183,24 @@ impl Translator<'_> {
             })
         };
         match predicate {
-            Predicate::Equals(lit) => match time(lit) {
-                Some(t) => Translated::exact(Box::new(TermQuery::new(
-                    Term::from_field_i64(f, t),
-                    IndexRecordOption::Basic,
-                ))),
-                None => Translated::candidate(Box::new(AllQuery)),
-            },
+            Predicate::Equals(lit) => {
+                let t = match lit {
+                    Literal::Time(t) => Some(*t),
+                    Literal::Str(s) if looks_like_time(s) => {
+                        parse_time(s, Timestamp(0)).ok().map(|t| t.nanos())
+                    }
+                    // Any other literal equals the RFC 3339 text only if it is that text,
+                    // and such text looks like a time.
+                    _ => None,
+                };
+                match t {
+                    Some(t) => Translated::exact(Box::new(TermQuery::new(
+                        Term::from_field_i64(f, t),
+                        IndexRecordOption::Basic,
+                    ))),
+                    None => Translated::none(),
+                }
+            }
             Predicate::Range { lower, upper } => match (bound(lower), bound(upper)) {
                 (Some(RBound::Unbounded), Some(RBound::Unbounded)) => Translated::all(),
                 (Some(lo), Some(hi)) => Translated::exact(Box::new(RangeQuery::new(lo, hi))),
@@ -196,79 +211,63 @@ impl Translator<'_> {
     }
 
     fn tenant(&self, predicate: &Predicate) -> Translated {
-        match predicate {
-            Predicate::Equals(lit) => {
-                let text = lit.as_text();
-                let lower = text.to_lowercase();
-                let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
-                    Occur::Should,
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(self.fields.tenant, &text),
-                        IndexRecordOption::Basic,
-                    )),
-                )];
-                if lower != text {
-                    clauses.push((
-                        Occur::Should,
-                        Box::new(TermQuery::new(
-                            Term::from_field_text(self.fields.tenant, &lower),
-                            IndexRecordOption::Basic,
-                        )),
-                    ));
-                }
-                // Tenant names are stored as given; a mixed-case tenant needs the evaluator.
-                Translated {
-                    query: Box::new(BooleanQuery::new(clauses)),
-                    exact: !text.chars().any(char::is_uppercase) && !lower.is_empty(),
-                }
-            }
-            _ => Translated::candidate(Box::new(AllQuery)),
+        let Predicate::Equals(lit) = predicate else {
+            return Translated::candidate(Box::new(AllQuery));
+        };
+        let text = lit.as_text();
+        let lower = text.to_lowercase();
+        let term = |t: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(self.fields.tenant, t),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let mut clauses = vec![(Occur::Should, term(&text))];
+        if lower != text {
+            clauses.push((Occur::Should, term(&lower)));
+        }
+        let sure: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+        // Tenants are stored as given: only a tenant holding capitals needs the evaluator.
+        match RegexQuery::from_pattern("(?s).*\\p{Lu}.*", self.fields.tenant) {
+            Ok(doubt) => self.with_doubt(sure, Box::new(doubt)),
+            Err(_) => Translated::candidate(Box::new(AllQuery)),
         }
     }
 
     /// `event.original` is only in the free-text field: narrow by its words, then check.
     fn original(&self, predicate: &Predicate) -> Translated {
-        let text = match predicate {
-            Predicate::Equals(lit) => lit.as_text(),
-            Predicate::Phrase(p) => p.clone(),
-            Predicate::Wildcard(w) => w.clone(),
+        let (text, wild) = match predicate {
+            Predicate::Equals(lit) => (lit.as_text(), false),
+            Predicate::Phrase(p) => (p.clone(), false),
+            Predicate::Wildcard(w) => (w.clone(), true),
             _ => return Translated::candidate(Box::new(AllQuery)),
         };
-        // Words wholly inside the literal parts are certainly words of the raw text.
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let literal_only = !matches!(predicate, Predicate::Wildcard(_));
-        for piece in pieces(&text, !literal_only) {
-            if let Piece::Word(w) = piece {
-                clauses.push((
+        let mut words: Vec<String> = Vec::new();
+        if wild {
+            // A word touching a wildcard may be part of a longer word: only inner words narrow.
+            for segment in text.split(['*', '?']) {
+                let ws: Vec<&str> = rampart_query::text::words(segment).collect();
+                let inner = ws.len().saturating_sub(2);
+                words.extend(ws.iter().skip(1).take(inner).map(|w| w.to_lowercase()));
+            }
+        } else {
+            words.extend(rampart_query::text::words(&text).map(str::to_lowercase));
+        }
+        if words.is_empty() {
+            return Translated::candidate(Box::new(AllQuery));
+        }
+        let clauses = words
+            .iter()
+            .map(|w| {
+                (
                     Occur::Must,
                     Box::new(TermQuery::new(
-                        Term::from_field_text(self.fields.text, &w),
+                        Term::from_field_text(self.fields.text, w),
                         IndexRecordOption::Basic,
-                    )),
-                ));
-            }
-        }
-        if clauses.is_empty() || !literal_only {
-            // A word next to a wildcard may be part of a longer word: only full words narrow.
-            if !literal_only {
-                clauses.clear();
-                for segment in text.split(['*', '?']) {
-                    let ws: Vec<_> = rampart_query::text::words(segment).collect();
-                    for w in ws.iter().skip(1).take(ws.len().saturating_sub(2)) {
-                        clauses.push((
-                            Occur::Must,
-                            Box::new(TermQuery::new(
-                                Term::from_field_text(self.fields.text, &w.to_lowercase()),
-                                IndexRecordOption::Basic,
-                            )),
-                        ));
-                    }
-                }
-            }
-            if clauses.is_empty() {
-                return Translated::candidate(Box::new(AllQuery));
-            }
-        }
+                    )) as Box<dyn Query>,
+                )
+            })
+            .collect();
         Translated::candidate(Box::new(BooleanQuery::new(clauses)))
     }
 
@@ -277,24 +276,31 @@ impl Translator<'_> {
         match predicate {
             Predicate::Equals(lit) => Ok(self.json_equals(path, lit)),
             Predicate::Phrase(p) => {
-                // Words in order inside the value: a regex over the value narrows, the
-                // evaluator decides word boundaries.
                 let ps = pieces(p, false);
                 if ps.is_empty() {
-                    return Ok(Translated::none());
+                    // No word: the evaluator compares the whole value, ignoring case.
+                    return Ok(self.with_doubt(
+                        Box::new(TermQuery::new(
+                            json_str_term(f, path, &p.to_lowercase()),
+                            IndexRecordOption::Basic,
+                        )),
+                        nonstring_exists(f, path),
+                    ));
                 }
+                // Words in order inside the value: a regex narrows, the evaluator decides
+                // word boundaries. Numbers and booleans are matched as their text.
                 let mut re = String::from(".*");
-                for piece in &ps {
-                    if let Piece::Word(w) = piece {
-                        push_escaped(&mut re, w);
-                        re.push_str(".*");
-                    }
+                for w in rampart_query::text::words(p) {
+                    push_escaped(&mut re, &w.to_lowercase());
+                    re.push_str(".*");
                 }
-                Ok(Translated::candidate(json_regex(f, path, &re)?))
+                Ok(Translated::candidate(Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, self.json_regex_or_exists(path, &re)),
+                    (Occur::Should, nonstring_exists(f, path)),
+                ]))))
             }
             Predicate::Wildcard(pattern) => {
-                let re = wildcard_regex(pattern);
-                let strings = json_regex(f, path, &re)?;
+                let strings = json_regex(f, path, &wildcard_regex(pattern))?;
                 let glob = Glob::new(pattern);
                 if could_match_number(pattern) || glob.matches("true") || glob.matches("false") {
                     Ok(self.with_doubt(strings, nonstring_exists(f, path)))
@@ -303,14 +309,22 @@ impl Translator<'_> {
                 }
             }
             Predicate::Regex(re) => {
-                let strings = json_regex(f, path, &format!("(?i:{re})"))?;
+                // The evaluator's regex dialect is richer; what the automaton cannot take
+                // falls back to every value at the path.
                 Ok(Translated::candidate(Box::new(BooleanQuery::new(vec![
-                    (Occur::Should, strings),
+                    (
+                        Occur::Should,
+                        self.json_regex_or_exists(path, &format!("(?i:{re})")),
+                    ),
                     (Occur::Should, nonstring_exists(f, path)),
                 ]))))
             }
             Predicate::Range { lower, upper } => Ok(self.json_range(path, lower, upper)),
         }
+    }
+
+    fn json_regex_or_exists(&self, path: &str, re: &str) -> Box<dyn Query> {
+        json_regex(self.fields.f, path, re).unwrap_or_else(|_| self.exists(path))
     }
 
     /// `sure` matches exactly what is known; `doubt` holds documents only the evaluator can
@@ -327,139 +341,204 @@ impl Translator<'_> {
 
     fn json_equals(&self, path: &str, lit: &Literal) -> Translated {
         let f = self.fields.f;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut sure: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut push = |t: Term| {
-            clauses.push((
+            sure.push((
                 Occur::Should,
                 Box::new(TermQuery::new(t, IndexRecordOption::Basic)),
             ))
         };
+        let text = lit.as_text();
+        // String values equal to the literal's text, ignoring case, always match.
+        push(json_str_term(f, path, &text.to_lowercase()));
+        let mut doubt: Vec<&str> = Vec::new();
         match lit {
             Literal::Str(s) => {
                 if let Some(cidr) = Cidr::parse(s) {
                     return self.json_cidr(path, s, cidr);
                 }
-                push(json_str_term(f, path, &s.to_lowercase()));
                 if let Some(n) = parse_number(s) {
                     push(json_num_term(f, path, n));
                 }
-                if let Ok(b) = s.to_ascii_lowercase().parse::<bool>() {
-                    push(json_bool_term(f, path, b));
+                if s.eq_ignore_ascii_case("true") {
+                    push(json_bool_term(f, path, true));
+                } else if s.eq_ignore_ascii_case("false") {
+                    push(json_bool_term(f, path, false));
+                }
+                if s.parse::<IpAddr>().is_ok() {
+                    doubt.push(IP_VARIANTS);
+                }
+                if looks_like_time(s) {
+                    doubt.push(TIME_TEXT);
                 }
             }
-            Literal::Int(i) => {
-                push(json_str_term(f, path, &i.to_string()));
-                push(json_num_term(f, path, Num::I(*i)));
-            }
-            Literal::Float(x) => {
-                push(json_str_term(f, path, &x.to_string().to_lowercase()));
-                push(json_num_term(f, path, Num::F(*x)));
-            }
-            Literal::Bool(b) => {
-                push(json_str_term(f, path, &b.to_string()));
-                push(json_bool_term(f, path, *b));
-            }
-            Literal::Time(_) => {
-                // A time compared with a string field: the evaluator knows the formats.
-                return Translated::candidate(self.exists(path));
-            }
+            Literal::Int(i) => push(json_num_term(f, path, Num::I(*i))),
+            Literal::Float(x) => push(json_num_term(f, path, Num::F(*x))),
+            Literal::Bool(b) => push(json_bool_term(f, path, *b)),
+            Literal::Time(_) => doubt.push(TIME_TEXT),
         }
-        Translated::exact(Box::new(BooleanQuery::new(clauses)))
+        let sure: Box<dyn Query> = Box::new(BooleanQuery::new(sure));
+        if doubt.is_empty() {
+            return Translated::exact(sure);
+        }
+        let doubt = self.json_regex_or_exists(path, &doubt.join("|"));
+        self.with_doubt(sure, doubt)
     }
 
-    /// An IPv4 network on octet boundaries is an exact regex over the dotted form; anything
-    /// else narrows to the values sharing the network's leading octets, then the evaluator.
+    /// An IPv4 network: an exact regex over the dotted form of its addresses; other
+    /// spellings (padded, IPv4-mapped) and IPv6 networks go to the evaluator.
     fn json_cidr(&self, path: &str, text: &str, cidr: Cidr) -> Translated {
         let f = self.fields.f;
-        // The literal itself may also be a stored string value ("10.0.0.0/8").
-        let literal = Box::new(TermQuery::new(
+        // The literal itself may be a stored string ("10.0.0.0/8").
+        let literal: Box<dyn Query> = Box::new(TermQuery::new(
             json_str_term(f, path, &text.to_lowercase()),
             IndexRecordOption::Basic,
         ));
-        match cidr.addr {
-            IpAddr::V4(v4) => {
-                const OCTET: &str = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
-                let octets = v4.octets();
-                let whole = usize::from(cidr.prefix / 8);
-                let mut re = String::new();
-                for (i, o) in octets.iter().enumerate() {
-                    if i > 0 {
-                        re.push_str("\\.");
-                    }
-                    if i < whole {
-                        re.push_str(&o.to_string());
-                    } else {
-                        re.push_str(OCTET);
-                    }
-                }
-                let Ok(q) = json_regex(f, path, &re) else {
-                    return Translated::candidate(self.exists(path));
-                };
-                let query = Box::new(BooleanQuery::new(vec![
-                    (Occur::Should, q as Box<dyn Query>),
-                    (Occur::Should, literal),
-                ]));
-                if cidr.prefix % 8 == 0 {
-                    // IPv4-mapped IPv6 text (`::ffff:10.0.0.1`) is rare; the evaluator has it.
-                    let mapped = json_regex(f, path, "::ffff:.*")
-                        .unwrap_or_else(|_| Box::new(EmptyQuery));
-                    self.with_doubt(query, mapped)
-                } else {
-                    Translated::candidate(Box::new(BooleanQuery::new(vec![
-                        (Occur::Should, query as Box<dyn Query>),
-                        (
-                            Occur::Should,
-                            json_regex(f, path, "::ffff:.*")
-                                .unwrap_or_else(|_| Box::new(EmptyQuery)),
-                        ),
-                    ])))
-                }
-            }
-            IpAddr::V6(_) => Translated::candidate(Box::new(BooleanQuery::new(vec![
-                (
-                    Occur::Should,
-                    json_regex(f, path, ".*:.*").unwrap_or_else(|_| self.exists(path)),
-                ),
+        let IpAddr::V4(v4) = cidr.addr else {
+            return Translated::candidate(Box::new(BooleanQuery::new(vec![
                 (Occur::Should, literal),
-            ]))),
+                (Occur::Should, self.json_regex_or_exists(path, IP_VARIANTS)),
+            ])));
+        };
+        let octets = v4.octets();
+        let prefix = u32::from(cidr.prefix);
+        let mut re = String::new();
+        for (i, o) in octets.iter().enumerate() {
+            if i > 0 {
+                re.push_str("\\.");
+            }
+            let bits_before = 8 * i as u32;
+            if prefix >= bits_before + 8 {
+                re.push_str(&o.to_string());
+            } else if prefix <= bits_before {
+                re.push_str(OCTET);
+            } else {
+                // A partial octet: list the values it allows.
+                let keep = prefix - bits_before;
+                let mask = (0xffu32 << (8 - keep)) & 0xff;
+                let base = u32::from(*o) & mask;
+                let span = 1u32 << (8 - keep);
+                re.push('(');
+                for (k, v) in (base..base + span).enumerate() {
+                    if k > 0 {
+                        re.push('|');
+                    }
+                    re.push_str(&v.to_string());
+                }
+                re.push(')');
+            }
         }
+        let Ok(addresses) = json_regex(f, path, &re) else {
+            return Translated::candidate(self.exists(path));
+        };
+        let sure: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+            (Occur::Should, addresses),
+            (Occur::Should, literal),
+        ]));
+        self.with_doubt(sure, self.json_regex_or_exists(path, IP_VARIANTS))
     }
 
     fn json_range(&self, path: &str, lower: &Bound, upper: &Bound) -> Translated {
         let f = self.fields.f;
-        let num = |lit: &Literal| -> Option<Num> {
-            match lit {
+        let lit = |b: &Bound| -> Option<Literal> {
+            match b {
+                Bound::Unbounded => None,
+                Bound::Inclusive(l) | Bound::Exclusive(l) => Some(l.clone()),
+            }
+        };
+        let (lo, hi) = (lit(lower), lit(upper));
+        let is_time = |l: &Option<Literal>| matches!(l, Some(Literal::Time(_)));
+        if is_time(&lo) || is_time(&hi) {
+            // Times compared with text values: the evaluator parses them.
+            return Translated::candidate(self.exists(path));
+        }
+        let num = |l: &Literal| -> Option<Num> {
+            match l {
                 Literal::Int(i) => Some(Num::I(*i)),
                 Literal::Float(x) => Some(Num::F(*x)),
                 Literal::Str(s) => parse_number(s),
                 _ => None,
             }
         };
-        let bound = |b: &Bound| -> Option<RBound<Term>> {
-            Some(match b {
-                Bound::Unbounded => RBound::Unbounded,
-                Bound::Inclusive(l) => RBound::Included(json_num_range_term(f, path, num(l)?)),
-                Bound::Exclusive(l) => RBound::Excluded(json_num_range_term(f, path, num(l)?)),
-            })
+        let numeric = [&lo, &hi].iter().all(|l| l.as_ref().is_none_or(|l| num(l).is_some()));
+        let scalar_any = || -> Box<dyn Query> {
+            Box::new(BooleanQuery::new(vec![
+                (Occur::Should, self.json_regex_or_exists(path, ".*")),
+                (Occur::Should, nonstring_exists(f, path)),
+            ]))
         };
-        match (bound(lower), bound(upper)) {
-            (Some(RBound::Unbounded), Some(RBound::Unbounded)) | (None, _) | (_, None) => {
-                // Text or time bounds: order of strings is the evaluator's business.
-                Translated::candidate(self.exists(path))
-            }
-            (Some(lo), Some(hi)) => {
-                let numeric = Box::new(RangeQuery::new(lo, hi));
-                // Numbers written as strings are compared as numbers by the evaluator.
-                let doubt = json_regex(f, path, NUMERIC_TEXT)
-                    .unwrap_or_else(|_| Box::new(EmptyQuery) as Box<dyn Query>);
-                self.with_doubt(numeric, doubt)
-            }
+        if lo.is_none() && hi.is_none() {
+            // Every scalar value is inside an unbounded range.
+            return Translated::exact(scalar_any());
         }
+        // Text order of the lower-cased values: exactly what the evaluator does for text.
+        let text_bound = |b: &Bound| -> RBound<Term> {
+            match b {
+                Bound::Unbounded => RBound::Unbounded,
+                Bound::Inclusive(l) => {
+                    RBound::Included(json_str_term(f, path, &l.as_text().to_lowercase()))
+                }
+                Bound::Exclusive(l) => {
+                    RBound::Excluded(json_str_term(f, path, &l.as_text().to_lowercase()))
+                }
+            }
+        };
+        let text_range = || -> Box<dyn Query> {
+            let (lo, hi) = (text_bound(lower), text_bound(upper));
+            // An open side must stay inside this path's strings.
+            let lo = match lo {
+                RBound::Unbounded => RBound::Included(json_str_term(f, path, "")),
+                b => b,
+            };
+            let hi = match hi {
+                RBound::Unbounded => match json_str_upper(f, path) {
+                    Some(t) => RBound::Excluded(t),
+                    None => RBound::Unbounded,
+                },
+                b => b,
+            };
+            Box::new(InvertedIndexRangeQuery::new(lo, hi))
+        };
+        if !numeric {
+            // Text comparison for every value; numbers and booleans compare as their text.
+            return self.with_doubt(text_range(), nonstring_exists(f, path));
+        }
+        let num_bound = |b: &Bound| -> RBound<Term> {
+            match b {
+                Bound::Unbounded => RBound::Unbounded,
+                Bound::Inclusive(l) => match num(l) {
+                    Some(n) => RBound::Included(json_num_range_term(f, path, n)),
+                    None => RBound::Unbounded,
+                },
+                Bound::Exclusive(l) => match num(l) {
+                    Some(n) => RBound::Excluded(json_num_range_term(f, path, n)),
+                    None => RBound::Unbounded,
+                },
+            }
+        };
+        let numbers: Box<dyn Query> = Box::new(RangeQuery::new(num_bound(lower), num_bound(upper)));
+        // Strings compare as numbers when they read as one, else as text; booleans as text.
+        let doubt: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+            (Occur::Should, self.json_regex_or_exists(path, ".*")),
+            (Occur::Should, bool_exists(f, path)),
+        ]));
+        self.with_doubt(numbers, doubt)
     }
 }
 
-/// Text that parses as a number (what the evaluator may compare numerically).
-const NUMERIC_TEXT: &str = "[ \t]*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)(e[-+]?[0-9]+)?[ \t]*|[-+]?(inf|infinity|nan)";
+/// One decimal octet of a dotted IPv4 address, as Rust's parser accepts it.
+const OCTET: &str = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+/// String values that may name an address in another spelling than the plain literal:
+/// padded with white space, or IPv6 (which also covers IPv4-mapped forms).
+const IP_VARIANTS: &str = "[ \t\r\n\u{b}\u{c}].*|.*[ \t\r\n\u{b}\u{c}]|.*:.*";
+/// String values that may read as a time (what `Timestamp::parse_rfc3339` might accept).
+const TIME_TEXT: &str = "[ \t\r\n\u{b}\u{c}]*[0-9]{4}-.*";
+
+/// Whether the evaluator reads a string literal as a time (`looks_like_time` there).
+fn looks_like_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Num {
@@ -468,18 +547,19 @@ enum Num {
     F(f64),
 }
 
+/// A number as the evaluator reads literal text: an i64, or digits with `.eE+-` as f64.
 fn parse_number(s: &str) -> Option<Num> {
-    let t = s.trim();
-    if let Ok(i) = t.parse::<i64>() {
+    if let Ok(i) = s.parse::<i64>() {
         return Some(Num::I(i));
     }
-    if let Ok(u) = t.parse::<u64>() {
-        return Some(Num::U(u));
+    let numeric = s.bytes().any(|b| b.is_ascii_digit())
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if !numeric {
+        return None;
     }
-    match t.parse::<f64>() {
-        Ok(x) if x.is_finite() => Some(Num::F(x)),
-        _ => None,
-    }
+    s.parse::<f64>().ok().filter(|x| x.is_finite()).map(Num::F)
 }
 
 /// tantivy stores a JSON number in its canonical type: i64 when it fits, else u64, else f64.
@@ -537,6 +617,34 @@ fn json_bool_term(f: Field, path: &str, b: bool) -> Term {
     let mut t = json_path_term(f, path);
     t.append_type_and_fast_value(b);
     t
+}
+
+/// Documents holding a boolean at `path`.
+fn bool_exists(f: Field, path: &str) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(vec![
+        (
+            Occur::Should,
+            Box::new(TermQuery::new(
+                json_bool_term(f, path, true),
+                IndexRecordOption::Basic,
+            )) as Box<dyn Query>,
+        ),
+        (
+            Occur::Should,
+            Box::new(TermQuery::new(
+                json_bool_term(f, path, false),
+                IndexRecordOption::Basic,
+            )),
+        ),
+    ]))
+}
+
+/// The first term after every string term of `path` (exclusive upper bound).
+fn json_str_upper(f: Field, path: &str) -> Option<Term> {
+    // String terms are `path \0 s value`; the next type tag after `s` bounds them all.
+    let mut t = json_path_term(f, path);
+    t.append_bytes(&[b's' + 1]);
+    Some(t)
 }
 
 /// Documents holding a number or a boolean at `path`.
@@ -718,9 +826,8 @@ fn words_query(field: Field, ps: &[WordPiece]) -> Result<Option<Box<dyn Query>>,
 /// A regex over the string values at a JSON path (the regex must match the whole value).
 fn json_regex(f: Field, path: &str, value_regex: &str) -> Result<Box<dyn Query>, StoreError> {
     let path_term = json_path_term(f, path);
-    let key = path_term.serialized_value_bytes();
     // The key of a JSON term in the term dictionary: path bytes, end-of-path, type, value.
-    let path_bytes = key.get(1..).unwrap_or_default().to_vec();
+    let path_bytes = path_term.serialized_value_bytes().to_vec();
     let mut re = String::from("(?s)");
     for &b in &path_bytes {
         push_escaped_char(&mut re, char::from(b));
@@ -765,7 +872,7 @@ impl Clone for JsonRegexQuery {
 
 impl Query for JsonRegexQuery {
     fn weight(&self, _scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        Ok(Box::new(AutomatonWeight::new_for_json_path(
+        Ok(Box::new(AutomatonWeight::<tantivy_fst::Regex>::new_for_json_path(
             self.field,
             self.regex.clone(),
             &self.path_bytes,

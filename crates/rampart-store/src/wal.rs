@@ -298,10 +298,6 @@ impl WalWriter {
         Ok((file, path))
     }
 
-    pub(crate) fn next_seq(&self) -> u64 {
-        self.next_seq
-    }
-
     /// Write `count` records already framed in `framed`; returns the first's sequence number.
     /// Nothing is durable until [`WalWriter::sync`].
     pub(crate) fn write(&mut self, framed: &[u8], count: u64) -> Result<u64, StoreError> {

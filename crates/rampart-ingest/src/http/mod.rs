@@ -59,10 +59,7 @@ pub struct IngestTokens {
 impl IngestTokens {
     pub fn new(tokens: Vec<IngestToken>) -> Self {
         IngestTokens {
-            tokens: tokens
-                .into_iter()
-                .filter(|t| !t.token.is_empty())
-                .collect(),
+            tokens: tokens.into_iter().filter(|t| !t.token.is_empty()).collect(),
         }
     }
 
@@ -162,6 +159,8 @@ pub struct HttpParsers {
     pub ndjson: Parser,
     pub hec: Parser,
     pub bulk: Parser,
+    /// JSON, for HEC events sent as objects.
+    pub json: Parser,
 }
 
 /// State of the HTTP ingest routes. Cheap to clone.
@@ -196,6 +195,7 @@ impl HttpIngestState {
             ndjson: build_parser(NDJSON_LISTENER, config.ndjson_format, tz)?,
             hec: build_parser(HEC_LISTENER, config.hec_format, tz)?,
             bulk: build_parser(BULK_LISTENER, config.bulk_format, tz)?,
+            json: build_parser(HEC_LISTENER, Format::Json, tz)?,
         };
         if config.max_body_bytes == 0 || config.max_decoded_bytes == 0 {
             return Err(IngestError::Config(
@@ -232,7 +232,10 @@ pub fn router(state: HttpIngestState) -> Router {
         .route("/services/collector/health/1.0", get(hec::health))
         .route("/services/collector/ack", post(hec::ack))
         .route("/_bulk", post(bulk::handle).put(bulk::handle))
-        .route("/{index}/_bulk", post(bulk::handle).put(bulk::handle))
+        .route(
+            "/{index}/_bulk",
+            post(bulk::handle_index).put(bulk::handle_index),
+        )
         .with_state(state)
 }
 
@@ -271,7 +274,11 @@ pub(crate) fn credential(headers: &HeaderMap, schemes: &[&str]) -> Credential {
     }
     let b64 = base64::engine::general_purpose::STANDARD;
     match *scheme {
-        "Basic" => match b64.decode(rest).ok().and_then(|d| String::from_utf8(d).ok()) {
+        "Basic" => match b64
+            .decode(rest)
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok())
+        {
             Some(decoded) => match decoded.split_once(':') {
                 Some((_, password)) => Credential::Token(password.to_owned()),
                 None => Credential::Malformed,
@@ -327,7 +334,11 @@ impl BodyError {
 
 /// Read the request body up to the limit without buffering more than the limit: a
 /// declared `Content-Length` over it is refused before reading anything.
-pub(crate) async fn read_body(state: &HttpIngestState, body: Body, headers: &HeaderMap) -> Result<Bytes, BodyError> {
+pub(crate) async fn read_body(
+    state: &HttpIngestState,
+    body: Body,
+    headers: &HeaderMap,
+) -> Result<Bytes, BodyError> {
     let limit = state.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -366,7 +377,11 @@ pub(crate) fn content_encoding(headers: &HeaderMap) -> Result<Option<String>, Bo
 }
 
 /// Undo the content encoding (blocking; call from a blocking task for large bodies).
-pub(crate) fn decode_body(encoding: Option<&str>, body: Bytes, max_decoded: usize) -> Result<Bytes, BodyError> {
+pub(crate) fn decode_body(
+    encoding: Option<&str>,
+    body: Bytes,
+    max_decoded: usize,
+) -> Result<Bytes, BodyError> {
     if encoding.is_none() {
         return Ok(body);
     }
@@ -386,7 +401,9 @@ pub(crate) fn decode_body(encoding: Option<&str>, body: Bytes, max_decoded: usiz
 }
 
 /// Run CPU-heavy body work (decompression, parsing) off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| format!("ingest worker failed: {e}"))
@@ -396,7 +413,11 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
 pub(crate) const RETRY_AFTER_SECS: &str = "5";
 
 /// Hand a request's events to the sink, counting the outcome.
-pub(crate) async fn accept(state: &HttpIngestState, metrics: &ListenerMetrics, events: Vec<Event>) -> Result<(), SinkError> {
+pub(crate) async fn accept(
+    state: &HttpIngestState,
+    metrics: &ListenerMetrics,
+    events: Vec<Event>,
+) -> Result<(), SinkError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -421,8 +442,10 @@ pub(crate) async fn accept(state: &HttpIngestState, metrics: &ListenerMetrics, e
 pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     let mut resp = (status, axum::Json(body)).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
     }
     resp
 }
@@ -446,9 +469,15 @@ mod tests {
             token("b", "secret-b", "globex"),
             token("empty", "", "nobody"),
         ]);
-        assert_eq!(tokens.verify("secret-b").map(|t| t.tenant.as_str()), Some("globex"));
+        assert_eq!(
+            tokens.verify("secret-b").map(|t| t.tenant.as_str()),
+            Some("globex")
+        );
         assert!(tokens.verify("secret-").is_none());
-        assert!(tokens.verify("").is_none(), "an empty token never authenticates");
+        assert!(
+            tokens.verify("").is_none(),
+            "an empty token never authenticates"
+        );
         let printed = format!("{tokens:?}");
         assert!(!printed.contains("secret-a"), "{printed}");
     }
@@ -456,7 +485,10 @@ mod tests {
     fn auth(value: Option<&str>, schemes: &[&str]) -> Credential {
         let mut headers = HeaderMap::new();
         if let Some(v) = value {
-            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(v).expect("test header"));
+            headers.insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_str(v).expect("test header"),
+            );
         }
         credential(&headers, schemes)
     }

@@ -1,6 +1,9 @@
 //! `POST /api/v1/ingest/ndjson`: one record per line, Bearer token, answer after the sink acked.
 
-use super::{BodyError, Credential, HttpIngestState, NDJSON_LISTENER, accept, blocking, credential, json_response};
+use super::{
+    BodyError, Credential, HttpIngestState, NDJSON_LISTENER, accept, blocking, credential,
+    json_response,
+};
 use crate::make_event;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;

@@ -178,7 +178,12 @@ async fn accept_loop(
     tracker.wait().await;
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, ctx: &StreamCtx, cancel: &CancellationToken) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &StreamCtx,
+    cancel: &CancellationToken,
+) {
     let Some(acceptor) = &ctx.tls else {
         return read_frames(stream, peer, ctx, cancel).await;
     };
@@ -261,11 +266,24 @@ async fn read_frames<S: AsyncRead + Unpin>(
     }
 }
 
-async fn send(ctx: &StreamCtx, origin: &Origin, frames: &[Frame], cancel: &CancellationToken) -> bool {
+async fn send(
+    ctx: &StreamCtx,
+    origin: &Origin,
+    frames: &[Frame],
+    cancel: &CancellationToken,
+) -> bool {
     let build = || {
         frames
             .iter()
-            .map(|f| make_event(&ctx.parser, &f.data, origin.clone(), &ctx.tenant, f.problem()))
+            .map(|f| {
+                make_event(
+                    &ctx.parser,
+                    &f.data,
+                    origin.clone(),
+                    &ctx.tenant,
+                    f.problem(),
+                )
+            })
             .collect()
     };
     deliver(&*ctx.sink, &ctx.metrics, cancel, build).await

@@ -5,6 +5,8 @@
 //! now]`), and `/` starts a regex only right after `field:`.
 
 mod pipes;
+
+pub use pipes::{COMMANDS, default_alias};
 #[cfg(test)]
 mod tests;
 
@@ -245,8 +247,7 @@ impl<'a> Parser<'a> {
     /// `-term`: a dash directly followed by a clause negates it.
     fn dash_negation(&self) -> Option<usize> {
         let mut chars = self.rest().chars();
-        (chars.next() == Some('-') && chars.next().is_some_and(|c| !c.is_whitespace()))
-            .then_some(1)
+        (chars.next() == Some('-') && chars.next().is_some_and(|c| !c.is_whitespace())).then_some(1)
     }
 
     fn parse_primary(&mut self) -> PResult<Expr> {
@@ -465,7 +466,10 @@ impl<'a> Parser<'a> {
         if let Some(Literal::Str(s)) = &lower
             && s == "TO"
         {
-            return self.fail(lower_at, "expected a lower bound before 'TO' (use * for none)");
+            return self.fail(
+                lower_at,
+                "expected a lower bound before 'TO' (use * for none)",
+            );
         }
         if lower_at == self.pos {
             if self.at_end() {
@@ -490,11 +494,17 @@ impl<'a> Parser<'a> {
         self.skip_ws();
         let upper_at = self.pos;
         if matches!(self.peek(), None | Some(']' | '}')) {
-            return self.fail(upper_at, "expected an upper bound after 'TO' (use * for none)");
+            return self.fail(
+                upper_at,
+                "expected an upper bound after 'TO' (use * for none)",
+            );
         }
         let upper = self.read_bound()?;
         if upper_at == self.pos {
-            return self.fail(upper_at, "expected an upper bound after 'TO' (use * for none)");
+            return self.fail(
+                upper_at,
+                "expected an upper bound after 'TO' (use * for none)",
+            );
         }
         self.skip_ws();
         let upper_inclusive = match self.peek() {
@@ -551,7 +561,10 @@ impl<'a> Parser<'a> {
             return self.fail(start, format!("expected a value after '{op_text}'"));
         }
         let Some(lit) = self.read_bound()? else {
-            return self.fail(start, format!("expected a value after '{op_text}', not '*'"));
+            return self.fail(
+                start,
+                format!("expected a value after '{op_text}', not '*'"),
+            );
         };
         if start == self.pos {
             return self.fail(start, format!("expected a value after '{op_text}'"));

@@ -112,7 +112,9 @@ pub(super) fn parse_stages(p: &mut Parser<'_>) -> PResult<Vec<Stage>> {
             };
             return p.fail(
                 p.pos,
-                format!("unexpected '{found}' after '{name}': expected '|' or the end of the query"),
+                format!(
+                    "unexpected '{found}' after '{name}': expected '|' or the end of the query"
+                ),
             );
         }
     }
@@ -315,12 +317,7 @@ fn parse_columns(p: &mut Parser<'_>, after: &str) -> PResult<Vec<String>> {
     Ok(cols)
 }
 
-fn check_unique(
-    p: &Parser<'_>,
-    at: usize,
-    by: &[String],
-    aggs: &[Aggregation],
-) -> PResult<()> {
+fn check_unique(p: &Parser<'_>, at: usize, by: &[String], aggs: &[Aggregation]) -> PResult<()> {
     let names = by.iter().chain(aggs.iter().map(|a| &a.alias));
     for (i, name) in names.clone().enumerate() {
         if names.clone().take(i).any(|n| n == name) {

@@ -1,0 +1,103 @@
+//! The web console in a real browser (headless Chromium through chromedriver): sign in with
+//! the admin token, search the demo data, read the results table.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, have};
+use fantoccini::{ClientBuilder, Locator};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_signs_in_and_searches_demo_data() {
+    if !have("chromedriver") || !std::path::Path::new("/usr/bin/chromium").exists() {
+        if std::env::var("RAMPART_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("chromedriver/chromium required (RAMPART_REQUIRE_BROWSER=1) but not installed");
+        }
+        eprintln!("SKIPPED: console browser test (chromium + chromium-driver not installed)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::write_config(dir.path(), "");
+    let child = Command::new(common::bin())
+        .args(["serve", "--demo", "--print-addrs", "-c"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = Server::attach(child, dir.path(), cfg);
+
+    let port = free_port();
+    let mut driver = Command::new("chromedriver")
+        .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--no-first-run", "--window-size=1400,900",
+                     format!("--user-data-dir={}", profile.path().display())]
+        }
+    });
+    let caps = caps.as_object().unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let client = loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("cannot start a browser session: {e}"),
+        }
+    };
+
+    let result = async {
+        // Wait until the demo history is searchable.
+        server.wait_count("source.ip:203.0.113.45", 81, Duration::from_secs(30));
+        client.goto(&server.url("/console")).await?;
+        client.find(Locator::Id("token")).await?.send_keys(&server.admin_token).await?;
+        client.find(Locator::Id("signin")).await?.click().await?;
+        client.wait().for_element(Locator::Css("tr.ev")).await?;
+        let q = client.find(Locator::Id("q")).await?;
+        q.clear().await?;
+        q.send_keys("source.ip:203.0.113.45 | stats count() by event.outcome").await?;
+        client.find(Locator::Id("run")).await?.click().await?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let text = loop {
+            let text = client.find(Locator::Id("results")).await?.text().await?;
+            if text.contains("failure") || Instant::now() > deadline {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let shot = client.screenshot().await?;
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-search.png");
+        std::fs::write(&out, shot).ok();
+        Ok::<_, fantoccini::error::CmdError>(text)
+    }
+    .await;
+    let _ = client.close().await;
+    let _ = driver.kill();
+    let _ = driver.wait();
+    let text = result.expect("browser steps");
+    assert!(text.contains("failure"), "results table: {text}");
+    assert!(text.contains("80"), "80 failed logins from the attacker: {text}");
+    assert!(text.contains("success"), "one successful login: {text}");
+}

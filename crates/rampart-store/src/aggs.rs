@@ -1,0 +1,552 @@
+//! Aggregating pipe stages pushed down to the index: `stats count() by …`, `top`, `rare`
+//! and `timechart … count()` computed from fast-field columns, without loading events.
+//!
+//! The results must equal `rampart_query::exec::apply_stages` over the same events (same
+//! columns, order, ties and folding), so the shaping below mirrors that module. A stage is
+//! pushed down only when that equality is certain: count aggregations only, group fields
+//! whose columns are strings, integers or booleans (a float column may hold integers
+//! coerced by the index, whose text would differ), at most [`MAX_BY`] of them, and no
+//! typed member other than `tenant`. Anything else returns `None` and runs over rows.
+
+use crate::error::StoreError;
+use crate::schema::{F_FIELDS, F_TENANT, F_TS};
+use rampart_model::Timestamp;
+use rampart_query::exec::Table;
+use rampart_query::text::cmp_ci;
+use rampart_query::{AggFunction, Aggregation, Stage};
+use serde_json::Value;
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{Column, DynamicColumn, StrColumn};
+use tantivy::query::Query;
+use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
+
+/// Most group fields pushed down.
+pub(crate) const MAX_BY: usize = 3;
+/// Mirrors `rampart_query::exec`: series a timechart keeps before folding into `OTHER`.
+const TIMECHART_SERIES: usize = 10;
+/// Mirrors `rampart_query::exec`: most buckets a timechart may produce.
+const MAX_BUCKETS: u64 = 100_000;
+const NULL_SERIES: &str = "NULL";
+const OTHER_SERIES: &str = "OTHER";
+
+/// Names that `Event::to_document` fills from typed members; only `tenant` has a column.
+fn column_name(field: &str) -> Option<String> {
+    match field {
+        "tenant" => Some(F_TENANT.to_owned()),
+        "@timestamp" | "event.ingested" | "event.id" | "event.original" | "event.parse_error" => {
+            None
+        }
+        f if f == "rampart" || f.starts_with("rampart.") => None,
+        f => Some(format!("{F_FIELDS}.{f}")),
+    }
+}
+
+fn counts_only(aggs: &[Aggregation]) -> bool {
+    !aggs.is_empty() && aggs.iter().all(|a| a.function == AggFunction::Count)
+}
+
+/// Run `stage` over the documents matching `query`, if it can be pushed down.
+pub(crate) fn run(
+    searcher: &Searcher,
+    query: &dyn Query,
+    stage: &Stage,
+) -> Result<Option<Table>, StoreError> {
+    match stage {
+        Stage::Stats { aggs, by } if counts_only(aggs) && by.len() <= MAX_BY => {
+            let Some(groups) = group_counts(searcher, query, by, None)? else {
+                return Ok(None);
+            };
+            Ok(Some(stats_table(aggs, by, groups)))
+        }
+        Stage::Top { limit, fields } | Stage::Rare { limit, fields }
+            if !fields.is_empty() && fields.len() <= MAX_BY =>
+        {
+            let rare = matches!(stage, Stage::Rare { .. });
+            let Some(groups) = group_counts(searcher, query, fields, None)? else {
+                return Ok(None);
+            };
+            Ok(Some(top_table(*limit, fields, groups, rare)))
+        }
+        Stage::Timechart {
+            span_nanos,
+            aggs,
+            by,
+        } if counts_only(aggs) && *span_nanos > 0 => {
+            let by: Vec<String> = by.iter().cloned().collect();
+            let Some(groups) = group_counts(searcher, query, &by, Some(*span_nanos))? else {
+                return Ok(None);
+            };
+            timechart_table(*span_nanos, aggs, !by.is_empty(), groups).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A group: the time bucket (timechart) and one value per group field (`Null` = missing,
+/// timechart only), with its count.
+type Groups = Vec<((i64, Vec<Value>), u64)>;
+
+fn group_counts(
+    searcher: &Searcher,
+    query: &dyn Query,
+    by: &[String],
+    span: Option<i64>,
+) -> Result<Option<Groups>, StoreError> {
+    let mut columns = Vec::with_capacity(by.len());
+    for f in by {
+        match column_name(f) {
+            Some(c) => columns.push(c),
+            None => return Ok(None),
+        }
+    }
+    // Float columns may hold integers the index coerced: their text is not the event's.
+    for segment in searcher.segment_readers() {
+        for c in &columns {
+            for handle in segment.fast_fields().dynamic_column_handles(c)? {
+                use tantivy::columnar::ColumnType;
+                match handle.column_type() {
+                    ColumnType::Str | ColumnType::I64 | ColumnType::U64 | ColumnType::Bool => {}
+                    _ => return Ok(None),
+                }
+            }
+        }
+    }
+    let collector = GroupCollector {
+        columns,
+        span,
+        missing_as_null: span.is_some(),
+    };
+    let merged = searcher.search(query, &collector)?;
+    Ok(Some(merged))
+}
+
+/// Counts groups of documents by fast-field values.
+struct GroupCollector {
+    columns: Vec<String>,
+    span: Option<i64>,
+    /// Keep documents lacking a group value under `Null` (timechart) instead of skipping them.
+    missing_as_null: bool,
+}
+
+/// One value of a group field inside a segment.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum SegKey {
+    Null,
+    /// (column index within the field, term ordinal)
+    Ord(u8, u64),
+    I64(i64),
+    U64(u64),
+    Bool(bool),
+}
+
+enum KeyColumn {
+    Str(StrColumn),
+    I64(Column<i64>),
+    U64(Column<u64>),
+    Bool(Column<bool>),
+}
+
+struct GroupSegment {
+    ts: Option<Column<i64>>,
+    span: Option<i64>,
+    missing_as_null: bool,
+    /// Per group field, its columns in this segment.
+    fields: Vec<Vec<KeyColumn>>,
+    counts: HashMap<(i64, [SegKey; MAX_BY]), u64>,
+    scratch: Vec<Vec<SegKey>>,
+}
+
+impl Collector for GroupCollector {
+    type Fruit = Groups;
+    type Child = GroupSegment;
+
+    fn for_segment(
+        &self,
+        _ord: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<GroupSegment> {
+        let ff = segment.fast_fields();
+        let ts = match self.span {
+            Some(_) => Some(ff.i64(F_TS)?),
+            None => None,
+        };
+        let mut fields = Vec::with_capacity(self.columns.len());
+        for c in &self.columns {
+            let mut cols = Vec::new();
+            for handle in ff.dynamic_column_handles(c)? {
+                match handle.open()? {
+                    DynamicColumn::Str(s) => cols.push(KeyColumn::Str(s)),
+                    DynamicColumn::I64(i) => cols.push(KeyColumn::I64(i)),
+                    DynamicColumn::U64(u) => cols.push(KeyColumn::U64(u)),
+                    DynamicColumn::Bool(b) => cols.push(KeyColumn::Bool(b)),
+                    other => {
+                        return Err(tantivy::TantivyError::InvalidArgument(format!(
+                            "column {c} changed type during the search: {other:?}"
+                        )));
+                    }
+                }
+            }
+            fields.push(cols);
+        }
+        Ok(GroupSegment {
+            ts,
+            span: self.span,
+            missing_as_null: self.missing_as_null,
+            scratch: vec![Vec::new(); fields.len()],
+            fields,
+            counts: HashMap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Groups>) -> tantivy::Result<Groups> {
+        // Groups from different segments meet by the text of their values, as in `exec`.
+        let mut index: HashMap<(i64, Vec<String>), usize> = HashMap::new();
+        let mut out: Groups = Vec::new();
+        for fruit in fruits {
+            for ((bucket, key), n) in fruit {
+                let text: Vec<String> = key.iter().map(key_text).collect();
+                match index.get(&(bucket, text.clone())) {
+                    Some(&i) => out[i].1 += n,
+                    None => {
+                        index.insert((bucket, text), out.len());
+                        out.push(((bucket, key), n));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SegmentCollector for GroupSegment {
+    type Fruit = Groups;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let bucket = match (&self.ts, self.span) {
+            (Some(ts), Some(span)) => match ts.first(doc) {
+                Some(t) => t.div_euclid(span).saturating_mul(span),
+                None => return,
+            },
+            _ => 0,
+        };
+        for (cols, out) in self.fields.iter().zip(self.scratch.iter_mut()) {
+            out.clear();
+            for (ci, col) in cols.iter().enumerate() {
+                let ci = ci as u8;
+                match col {
+                    KeyColumn::Str(s) => out.extend(s.term_ords(doc).map(|o| SegKey::Ord(ci, o))),
+                    KeyColumn::I64(c) => out.extend(c.values_for_doc(doc).map(SegKey::I64)),
+                    KeyColumn::U64(c) => out.extend(c.values_for_doc(doc).map(SegKey::U64)),
+                    KeyColumn::Bool(c) => out.extend(c.values_for_doc(doc).map(SegKey::Bool)),
+                }
+            }
+            if out.is_empty() {
+                if !self.missing_as_null {
+                    return;
+                }
+                out.push(SegKey::Null);
+            }
+        }
+        // Every combination of the fields' values, like `exec`'s odometer.
+        let n = self.scratch.len();
+        let mut index = [0usize; MAX_BY];
+        loop {
+            let mut key = [SegKey::Null; MAX_BY];
+            for i in 0..n {
+                key[i] = self.scratch[i][index[i]];
+            }
+            *self.counts.entry((bucket, key)).or_insert(0) += 1;
+            let mut pos = n;
+            loop {
+                if pos == 0 {
+                    return;
+                }
+                pos -= 1;
+                index[pos] += 1;
+                if index[pos] < self.scratch[pos].len() {
+                    break;
+                }
+                index[pos] = 0;
+            }
+        }
+    }
+
+    fn harvest(self) -> Groups {
+        let n = self.fields.len();
+        let mut text = String::new();
+        let mut out = Vec::with_capacity(self.counts.len());
+        for ((bucket, key), count) in self.counts {
+            let values = key[..n]
+                .iter()
+                .zip(&self.fields)
+                .map(|(k, cols)| match *k {
+                    SegKey::Null => Value::Null,
+                    SegKey::I64(i) => Value::from(i),
+                    SegKey::U64(u) => Value::from(u),
+                    SegKey::Bool(b) => Value::Bool(b),
+                    SegKey::Ord(ci, ord) => match cols.get(usize::from(ci)) {
+                        Some(KeyColumn::Str(s)) => {
+                            text.clear();
+                            match s.ord_to_str(ord, &mut text) {
+                                Ok(true) => Value::String(text.clone()),
+                                _ => Value::Null,
+                            }
+                        }
+                        _ => Value::Null,
+                    },
+                })
+                .collect();
+            out.push(((bucket, values), count));
+        }
+        out
+    }
+}
+
+/// Text used to tell group keys apart (`exec`'s `key_text`).
+fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// A number as `exec` reads a value: a JSON number, or a string that reads as one.
+#[derive(Clone, Copy)]
+enum Num {
+    I(i64),
+    F(f64),
+}
+
+impl Num {
+    fn from_value(v: &Value) -> Option<Num> {
+        match v {
+            Value::Number(n) => n.as_i64().map(Num::I).or_else(|| n.as_f64().map(Num::F)),
+            Value::String(s) => {
+                let s = s.trim();
+                if let Ok(i) = s.parse::<i64>() {
+                    return Some(Num::I(i));
+                }
+                let numeric = s.bytes().any(|b| b.is_ascii_digit())
+                    && s.bytes().all(|b| {
+                        b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-')
+                    });
+                if !numeric {
+                    return None;
+                }
+                s.parse::<f64>().ok().filter(|f| f.is_finite()).map(Num::F)
+            }
+            _ => None,
+        }
+    }
+
+    fn as_f64(self) -> f64 {
+        match self {
+            Num::I(i) => i as f64,
+            Num::F(f) => f,
+        }
+    }
+
+    fn compare(self, other: Num) -> Option<Ordering> {
+        match (self, other) {
+            (Num::I(a), Num::I(b)) => Some(a.cmp(&b)),
+            (a, b) => a.as_f64().partial_cmp(&b.as_f64()),
+        }
+    }
+}
+
+/// `exec`'s total order on values: numbers (and numeric strings), then strings
+/// case-insensitively, then booleans, then the rest, null last.
+fn compare_values(a: &Value, b: &Value) -> Ordering {
+    fn rank(v: &Value, num: Option<Num>) -> u8 {
+        match v {
+            _ if num.is_some() => 0,
+            Value::String(_) => 1,
+            Value::Bool(_) => 2,
+            Value::Null => 4,
+            _ => 3,
+        }
+    }
+    let (na, nb) = (Num::from_value(a), Num::from_value(b));
+    let (ra, rb) = (rank(a, na), rank(b, nb));
+    if ra != rb {
+        return ra.cmp(&rb);
+    }
+    if let (Some(x), Some(y)) = (na, nb) {
+        return x
+            .compare(y)
+            .unwrap_or_else(|| x.as_f64().total_cmp(&y.as_f64()));
+    }
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => cmp_ci(x, y).then_with(|| x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => key_text(a).cmp(&key_text(b)),
+    }
+}
+
+fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| compare_values(x, y))
+        .find(|o| *o != Ordering::Equal)
+        .unwrap_or(Ordering::Equal)
+}
+
+fn stats_table(aggs: &[Aggregation], by: &[String], groups: Groups) -> Table {
+    let mut groups: Vec<(Vec<Value>, u64)> = groups.into_iter().map(|((_, k), n)| (k, n)).collect();
+    if by.is_empty() && groups.is_empty() {
+        // `stats count()` over nothing is one row of zero.
+        groups.push((Vec::new(), 0));
+    }
+    groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| compare_keys(&a.0, &b.0)));
+    let columns = by
+        .iter()
+        .cloned()
+        .chain(aggs.iter().map(|a| a.alias.clone()))
+        .collect();
+    let rows = groups
+        .into_iter()
+        .map(|(key, n)| {
+            key.into_iter()
+                .chain(aggs.iter().map(|_| Value::from(n)))
+                .collect()
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+fn top_table(limit: usize, fields: &[String], groups: Groups, rare: bool) -> Table {
+    let mut counts: Vec<(Vec<Value>, u64)> = groups.into_iter().map(|((_, k), n)| (k, n)).collect();
+    let total: u64 = counts.iter().map(|c| c.1).sum();
+    counts.sort_by(|a, b| {
+        let by_count = if rare { a.1.cmp(&b.1) } else { b.1.cmp(&a.1) };
+        by_count.then_with(|| compare_keys(&a.0, &b.0))
+    });
+    counts.truncate(limit);
+    let mut columns = fields.to_vec();
+    columns.push("count".to_owned());
+    columns.push("percent".to_owned());
+    let rows = counts
+        .into_iter()
+        .map(|(key, count)| {
+            let percent = if total == 0 {
+                0.0
+            } else {
+                (count as f64 * 100.0 / total as f64 * 10_000.0).round() / 10_000.0
+            };
+            key.into_iter()
+                .chain([Value::from(count), Value::from(percent)])
+                .collect()
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+fn timechart_table(
+    span: i64,
+    aggs: &[Aggregation],
+    has_by: bool,
+    groups: Groups,
+) -> Result<Table, StoreError> {
+    // Series name per group (`NULL` for a missing value), and counts per series.
+    let mut cells: HashMap<(i64, String), u64> = HashMap::new();
+    let mut per_series: HashMap<String, u64> = HashMap::new();
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    for ((bucket, key), n) in groups {
+        let name = if has_by {
+            match key.first() {
+                Some(Value::Null) | None => NULL_SERIES.to_owned(),
+                Some(v) => key_text(v),
+            }
+        } else {
+            String::new()
+        };
+        first = first.min(bucket);
+        last = last.max(bucket);
+        *per_series.entry(name.clone()).or_default() += n;
+        *cells.entry((bucket, name)).or_default() += n;
+    }
+    let mut kept: HashSet<String> = HashSet::new();
+    let mut folded = false;
+    if has_by {
+        let mut ranked: Vec<(String, u64)> = per_series.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        folded = ranked.len() > TIMECHART_SERIES;
+        kept = ranked
+            .into_iter()
+            .take(TIMECHART_SERIES)
+            .map(|(name, _)| name)
+            .collect();
+        if folded {
+            let mut merged: HashMap<(i64, String), u64> = HashMap::new();
+            for ((bucket, name), n) in cells {
+                let name = if kept.contains(&name) {
+                    name
+                } else {
+                    OTHER_SERIES.to_owned()
+                };
+                *merged.entry((bucket, name)).or_default() += n;
+            }
+            cells = merged;
+        }
+    }
+    let mut series: Vec<String> = if has_by {
+        kept.into_iter().collect()
+    } else {
+        vec![String::new()]
+    };
+    series.sort();
+    if folded {
+        series.push(OTHER_SERIES.to_owned());
+    }
+    let mut columns = vec!["_time".to_owned()];
+    let mut layout: Vec<usize> = Vec::new(); // series index per column
+    for (si, name) in series.iter().enumerate() {
+        for agg in aggs {
+            columns.push(match (has_by, aggs.len()) {
+                (false, _) => agg.alias.clone(),
+                (true, 1) => name.clone(),
+                (true, _) => format!("{}: {name}", agg.alias),
+            });
+            layout.push(si);
+        }
+    }
+    if cells.is_empty() {
+        return Ok(Table {
+            columns,
+            rows: Vec::new(),
+        });
+    }
+    let buckets = ((last as i128 - first as i128) / span as i128 + 1) as u64;
+    if buckets > MAX_BUCKETS {
+        return Err(StoreError::Pipeline(format!(
+            "timechart span {} from {} to {} makes {buckets} buckets, more than {MAX_BUCKETS}; use a larger span",
+            rampart_query::format_duration(span),
+            Timestamp(first).to_rfc3339(),
+            Timestamp(last).to_rfc3339(),
+        )));
+    }
+    let mut rows = Vec::with_capacity(buckets as usize);
+    let mut bucket = first;
+    loop {
+        let mut row = Vec::with_capacity(columns.len());
+        row.push(Value::String(Timestamp(bucket).to_rfc3339()));
+        for &si in &layout {
+            let n = cells.get(&(bucket, series[si].clone())).copied().unwrap_or(0);
+            row.push(Value::from(n));
+        }
+        rows.push(row);
+        match bucket.checked_add(span) {
+            Some(next) if next <= last => bucket = next,
+            _ => break,
+        }
+    }
+    Ok(Table { columns, rows })
+}
