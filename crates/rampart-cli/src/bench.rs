@@ -144,7 +144,7 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (e2e_eps, search_ready) = runtime.block_on(async {
         let sink: Arc<dyn EventSink> = Arc::new(crate::sink::StoreSink::new(store.clone()));
-        let metrics = Arc::new(IngestMetrics::default());
+        let metrics = IngestMetrics::new();
         let tcp = SyslogTcpConfig { bind: ([127, 0, 0, 1], 0).into(), ..SyslogTcpConfig::default() };
         let handle = tcp.spawn(sink, metrics).await.context("starting the TCP listener")?;
         let addr = handle.local_addr().context("listener address")?;

@@ -154,9 +154,38 @@ pub fn search(cfg: Config, args: SearchArgs) -> anyhow::Result<()> {
             query.push(("tenant", t.clone()));
         }
         let body = client.get_json("/api/v1/search", &query)?;
-        serde_json::from_value(body).context("decoding the search answer")?
+        decode_response(body)?
     };
     print_response(&response, args.output)
+}
+
+/// The API's search answer as the store's type (which is only serialisable).
+fn decode_response(body: serde_json::Value) -> anyhow::Result<rampart_store::SearchResponse> {
+    #[derive(serde::Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum Wire {
+        Events {
+            total: u64,
+            events: Vec<rampart_model::Event>,
+        },
+        Table {
+            columns: Vec<String>,
+            rows: Vec<Vec<serde_json::Value>>,
+        },
+    }
+    #[derive(serde::Deserialize)]
+    struct WireResponse {
+        took_ms: f64,
+        result: Wire,
+    }
+    let wire: WireResponse = serde_json::from_value(body).context("decoding the search answer")?;
+    Ok(rampart_store::SearchResponse {
+        took_ms: wire.took_ms,
+        result: match wire.result {
+            Wire::Events { total, events } => rampart_store::SearchResult::Events { total, events },
+            Wire::Table { columns, rows } => rampart_store::SearchResult::Table { columns, rows },
+        },
+    })
 }
 
 fn search_offline(cfg: &Config, args: &SearchArgs) -> anyhow::Result<rampart_store::SearchResponse> {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use rampart_ingest::{
-    FileInputConfig, HttpIngestConfig, IngestToken, SyslogTcpConfig, SyslogTlsConfig,
+    FileInputConfig, HttpIngestConfig, SyslogTcpConfig, SyslogTlsConfig,
     SyslogUdpConfig,
 };
 use rampart_server::ApiTokenConfig;
@@ -77,10 +77,10 @@ pub struct IngestConfig {
     pub syslog_udp: SyslogUdpConfig,
     pub syslog_tcp: SyslogTcpConfig,
     pub syslog_tls: SyslogTlsConfig,
+    /// HEC, bulk and NDJSON endpoints. `tokens` there are what shippers present, each
+    /// bound to a tenant; without any, the first start writes one to
+    /// `<data_dir>/ingest.token`.
     pub http: HttpIngestConfig,
-    /// Tokens shippers present to the HEC, bulk and NDJSON endpoints, each bound to a
-    /// tenant. The first start writes one to `<data_dir>/ingest.token`.
-    pub tokens: Vec<IngestToken>,
     /// Files to follow.
     pub files: Vec<FileInputConfig>,
 }
@@ -92,7 +92,6 @@ impl Default for IngestConfig {
             syslog_tcp: SyslogTcpConfig::default(),
             syslog_tls: SyslogTlsConfig::default(),
             http: HttpIngestConfig::default(),
-            tokens: Vec::new(),
             files: Vec::new(),
         }
     }
@@ -178,9 +177,14 @@ impl Config {
         let max_age_secs = match &self.store.retention.max_age {
             None => None,
             Some(text) => Some(
-                rampart_ingest::config::parse_duration(text)
-                    .map_err(|e| anyhow::anyhow!("store.retention.max_age: {e}"))?
-                    .as_secs(),
+                rampart_query::parse_duration(text)
+                    .filter(|nanos| *nanos > 0)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "store.retention.max_age: invalid duration '{text}' (use e.g. 30d, 12h, 90m)"
+                        )
+                    })? as u64
+                    / 1_000_000_000,
             ),
         };
         Ok(rampart_store::EmbeddedStoreConfig {

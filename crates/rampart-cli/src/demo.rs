@@ -56,8 +56,10 @@ fn nginx(ts: Timestamp, rng: &mut StdRng) -> String {
     let path = WEB_PATHS[rng.random_range(0..WEB_PATHS.len())];
     let status = if rng.random_range(0..50) == 0 { 404 } else { 200 };
     let agent = AGENTS[rng.random_range(0..AGENTS.len())];
+    // nginx's `access_log syslog:server=…` output: an access-log line inside syslog.
     format!(
-        "{ip} - - [{}] \"GET {path} HTTP/1.1\" {status} {} \"-\" \"{agent}\"",
+        "<190>1 {} web01 nginx - - - {ip} - - [{}] \"GET {path} HTTP/1.1\" {status} {} \"-\" \"{agent}\"",
+        ts.to_rfc3339(),
         jt.strftime("%d/%b/%Y:%H:%M:%S %z"),
         rng.random_range(200..40_000)
     )
@@ -195,6 +197,7 @@ pub async fn run(
         }
     };
     let mut rng = StdRng::seed_from_u64(0x5eed);
+    let counters = metrics.listener("demo");
     let origin = Origin::new(OriginKind::Demo, "demo");
     let to_events = |records: Vec<DemoRecord>| {
         records
@@ -209,7 +212,7 @@ pub async fn run(
             tracing::error!(error = %e, "demo: the store refused the history");
             return;
         }
-        metrics.record_events("demo", chunk.len() as u64, 0);
+        counters.accepted(chunk.len() as u64, 0);
     }
     tracing::info!(events = n, "demo: wrote two hours of history with an attack story; live noise follows");
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -227,7 +230,7 @@ pub async fn run(
         if let Err(e) = sink.accept(events).await {
             tracing::warn!(error = %e, "demo: live batch refused");
         } else {
-            metrics.record_events("demo", count, 0);
+            counters.accepted(count, 0);
         }
     }
 }
@@ -258,5 +261,26 @@ mod tests {
             && e.get_str("host.name").as_deref() == Some("bastion01")));
         assert!(events.iter().any(|e| e.get_str("destination.ip").as_deref() == Some(C2_IP)));
         assert!(events.iter().all(|e| e.parse_error.is_none()), "every demo line parses");
+        let total: u64 = events
+            .iter()
+            .filter(|e| e.get_str("destination.ip").as_deref() == Some(C2_IP))
+            .filter_map(|e| e.get_str("source.bytes")?.parse::<u64>().ok())
+            .sum();
+        assert!(total > 1_000_000_000, "the exfiltration is visible in source.bytes");
+    }
+
+    #[test]
+    fn noise_parses_and_names_its_host() {
+        let parser = Parser::new(ParserConfig::default()).expect("auto parser");
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut records = Vec::new();
+        for i in 0..500 {
+            noise(Timestamp::from_secs(1_700_000_000 + i), &mut rng, &mut records);
+        }
+        for r in &records {
+            let ev = parser.parse(r.line.as_bytes(), Origin::new(OriginKind::Demo, "demo"));
+            assert!(ev.parse_error.is_none(), "{}: {:?}", r.line, ev.parse_error);
+            assert!(ev.get_str("host.name").is_some(), "no host in {}", r.line);
+        }
     }
 }

@@ -47,7 +47,7 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
             .context("store open task")?
             .context("opening the event store")?,
     );
-    let metrics = Arc::new(IngestMetrics::default());
+    let metrics = IngestMetrics::new();
     let sink: Arc<dyn EventSink> = Arc::new(StoreSink::new(store.clone()));
 
     let mut listeners: Vec<ListenerHandle> = Vec::new();
@@ -77,7 +77,7 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         let h = ingest
             .syslog_tls
             .clone()
-            .spawn(sink.clone(), metrics.clone(), &cfg.data_dir.join("tls"))
+            .spawn(sink.clone(), metrics.clone(), &cfg.data_dir)
             .await
             .context("starting the syslog TLS listener")?;
         addrs.insert("syslog_tls".into(), addr_json(&h));
@@ -120,9 +120,12 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
             &cfg.ingest.http,
         )
         .context("configuring HTTP ingest")?;
+        // Shippers that speak Elasticsearch point at `http://host:port/es`: the probes and
+        // `_bulk` answer there, while `/` stays the console.
         let ingest_routes = rampart_ingest::http::router(ingest_state.clone()).nest(
             "/es",
-            rampart_ingest::http::es_compat_router(ingest_state),
+            rampart_ingest::http::router(ingest_state)
+                .merge(rampart_ingest::http::es_compat_router()),
         );
         let state = rampart_server::AppState {
             store: store.clone(),
@@ -138,7 +141,7 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
                 rampart_ingest::tls::server_config(
                     cfg.http.cert.as_deref(),
                     cfg.http.key.as_deref(),
-                    &cfg.data_dir.join("tls"),
+                    &cfg.data_dir,
                     None,
                 )
                 .context("preparing HTTPS")?,

@@ -98,8 +98,8 @@ pub fn bootstrap_admin(cfg: &Config) -> anyhow::Result<Option<PathBuf>> {
 /// The ingest tokens: configured ones, else one generated on first start and kept in
 /// `ingest.token` (tenant `default`).
 pub fn ingest_tokens(cfg: &Config) -> anyhow::Result<Vec<rampart_ingest::IngestToken>> {
-    if !cfg.ingest.tokens.is_empty() {
-        return Ok(cfg.ingest.tokens.clone());
+    if !cfg.ingest.http.tokens.is_empty() {
+        return Ok(cfg.ingest.http.tokens.clone());
     }
     let path = cfg.data_dir.join("ingest.token");
     let secret = match std::fs::read_to_string(&path) {

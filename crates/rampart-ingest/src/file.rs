@@ -247,6 +247,11 @@ async fn run(
     loop {
         let polled = tokio::task::spawn_blocking(move || {
             let batch = tailer.poll();
+            // Record newly found files (and start-at-end positions) before a possibly long
+            // wait on the sink; only acknowledged offsets are ever written.
+            if let Err(e) = tailer.save() {
+                tracing::error!("{e}");
+            }
             (tailer, batch)
         })
         .await;
@@ -626,4 +631,57 @@ fn find_by_inode(entry: &CheckpointEntry) -> Option<PathBuf> {
                 .is_ok_and(|m| m.is_file() && m.dev() == entry.dev && m.ino() == entry.ino)
         })
         .map(|e| e.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(content: Option<&str>) -> Result<usize, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cp.json");
+        if let Some(c) = content {
+            std::fs::write(&path, c).expect("write");
+        }
+        Checkpoint::load(&path)
+            .map(|c| c.into_map().len())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn checkpoint_files_load_or_explain() {
+        assert_eq!(load(None), Ok(0), "a first start has no checkpoint");
+        assert_eq!(
+            load(Some(
+                r#"{"version":1,"files":[{"path":"/a","dev":1,"ino":2,"offset":3}]}"#
+            )),
+            Ok(1)
+        );
+        let err = load(Some("{not json")).expect_err("corrupt checkpoint");
+        assert!(err.contains("invalid checkpoint file"), "{err}");
+    }
+
+    #[test]
+    fn lines_over_the_limit_are_cut_with_a_note() {
+        let chunk = Bytes::from_static(b"0123456789");
+        let path: Arc<str> = Arc::from("/x");
+        let mut batch = Batch::default();
+        for (start, end, max) in [(0, 10, 4), (0, 3, 4), (2, 6, 4)] {
+            push_line(&mut batch, &chunk, start, end, max, &path);
+        }
+        let got: Vec<(&[u8], Option<&str>)> = batch
+            .lines
+            .iter()
+            .map(|l| (l.data.as_ref(), l.problem.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (&b"0123"[..], Some("message truncated at 4 bytes")),
+                (&b"012"[..], None),
+                (&b"2345"[..], None)
+            ]
+        );
+        assert_eq!(batch.bytes, 11);
+    }
 }

@@ -67,8 +67,14 @@ async fn udp_datagrams_from_a_socket() {
     assert_eq!(e5424.tenant, "acme");
     assert_eq!(e5424.origin.kind, OriginKind::SyslogUdp);
     assert_eq!(e5424.origin.peer, Some(client.local_addr().unwrap()));
-    assert_eq!(e5424.get_str("host.name").as_deref(), Some("mymachine.example.com"));
-    let e3164 = events.iter().find(|e| e.raw.as_text().contains("su root")).unwrap();
+    assert_eq!(
+        e5424.get_str("host.name").as_deref(),
+        Some("mymachine.example.com")
+    );
+    let e3164 = events
+        .iter()
+        .find(|e| e.raw.as_text().contains("su root"))
+        .unwrap();
     assert_eq!(e3164.parser, "rfc3164");
     let bad = events
         .iter()
@@ -92,9 +98,22 @@ async fn udp_from_logger_rfc5424_and_rfc3164() {
         .await
         .unwrap();
     let port = handle.local_addr().unwrap().port().to_string();
-    for (flag, msg) in [("--rfc5424", "hello five four two four"), ("--rfc3164", "hello three one six four")] {
+    for (flag, msg) in [
+        ("--rfc5424", "hello five four two four"),
+        ("--rfc3164", "hello three one six four"),
+    ] {
         let mut cmd = Command::new("logger");
-        cmd.args(["--server", "127.0.0.1", "--port", &port, "--udp", flag, "-t", "rampart-test", msg]);
+        cmd.args([
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--udp",
+            flag,
+            "-t",
+            "rampart-test",
+            msg,
+        ]);
         let out = run(cmd).await;
         assert!(out.status.success(), "logger failed: {out:?}");
     }
@@ -107,11 +126,20 @@ async fn udp_from_logger_rfc5424_and_rfc3164() {
     };
     let a = find("five four");
     assert_eq!(a.parser, "rfc5424", "{a:?}");
-    assert_eq!(a.get_str("message").as_deref(), Some("hello five four two four"));
-    assert_eq!(a.get_str("log.syslog.appname").as_deref(), Some("rampart-test"));
+    assert_eq!(
+        a.get_str("message").as_deref(),
+        Some("hello five four two four")
+    );
+    assert_eq!(
+        a.get_str("log.syslog.appname").as_deref(),
+        Some("rampart-test")
+    );
     let b = find("three one");
     assert_eq!(b.parser, "rfc3164", "{b:?}");
-    assert_eq!(b.get_str("message").as_deref(), Some("hello three one six four"));
+    assert_eq!(
+        b.get_str("message").as_deref(),
+        Some("hello three one six four")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +159,10 @@ async fn udp_drops_and_counts_when_the_sink_is_slow() {
     let sent = 300;
     for i in 0..sent {
         client
-            .send_to(format!("<13>Oct 11 22:14:15 host app: message {i}").as_bytes(), addr)
+            .send_to(
+                format!("<13>Oct 11 22:14:15 host app: message {i}").as_bytes(),
+                addr,
+            )
             .await
             .unwrap();
     }
@@ -140,7 +171,10 @@ async fn udp_drops_and_counts_when_the_sink_is_slow() {
     let dropped = metrics.totals().udp_dropped as usize;
     let got = sink.len();
     assert!(dropped > 0, "a full queue must drop (got {got})");
-    assert!(got > 0 && got + dropped <= sent, "got {got}, dropped {dropped}");
+    assert!(
+        got > 0 && got + dropped <= sent,
+        "got {got}, dropped {dropped}"
+    );
     assert!(got <= 8 + 1000, "queue stayed bounded");
     handle.shutdown().await;
 }
@@ -187,7 +221,8 @@ async fn tcp_newline_and_octet_counted_frames() {
         .unwrap();
     let addr = handle.local_addr().unwrap();
     let msg = "<34>Oct 11 22:14:15 mymachine su: counted\nwith newline inside";
-    let mut data = b"<13>Oct 11 22:14:15 host app: first\r\n<13>Oct 11 22:14:15 host app: second\n".to_vec();
+    let mut data =
+        b"<13>Oct 11 22:14:15 host app: first\r\n<13>Oct 11 22:14:15 host app: second\n".to_vec();
     data.extend_from_slice(format!("{} {msg}", msg.len()).as_bytes());
     data.extend_from_slice(b"<13>Oct 11 22:14:15 host app: third\n");
     send_and_close(addr, &data).await;
@@ -203,7 +238,11 @@ async fn tcp_newline_and_octet_counted_frames() {
         ]
     );
     let events = sink.events();
-    assert!(events.iter().all(|e| e.origin.kind == OriginKind::SyslogTcp && e.tenant == "acme"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.origin.kind == OriginKind::SyslogTcp && e.tenant == "acme")
+    );
     assert_eq!(metrics.totals().connections_total, 1);
     handle.shutdown().await;
 }
@@ -219,9 +258,21 @@ async fn tcp_from_logger_with_and_without_octet_counting() {
         .await
         .unwrap();
     let port = handle.local_addr().unwrap().port().to_string();
-    for (extra, msg) in [(Some("--octet-count"), "counted message"), (None, "newline message")] {
+    for (extra, msg) in [
+        (Some("--octet-count"), "counted message"),
+        (None, "newline message"),
+    ] {
         let mut cmd = Command::new("logger");
-        cmd.args(["--server", "127.0.0.1", "--port", &port, "--tcp", "--rfc5424", "-t", "tcptest"]);
+        cmd.args([
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tcp",
+            "--rfc5424",
+            "-t",
+            "tcptest",
+        ]);
         if let Some(flag) = extra {
             cmd.arg(flag);
         }
@@ -234,7 +285,10 @@ async fn tcp_from_logger_with_and_without_octet_counting() {
         .iter()
         .map(|e| {
             assert_eq!(e.parser, "rfc5424", "{e:?}");
-            assert!(!e.raw.as_text().starts_with(|c: char| c.is_ascii_digit()), "length prefix leaked: {e:?}");
+            assert!(
+                !e.raw.as_text().starts_with(|c: char| c.is_ascii_digit()),
+                "length prefix leaked: {e:?}"
+            );
             e.get_str("message").unwrap()
         })
         .collect();
@@ -267,7 +321,10 @@ async fn tcp_huge_line_invalid_utf8_and_partial_frames() {
         "{:?}",
         events[0].parse_error
     );
-    assert_eq!(events[1].raw, Raw::Bytes(b"<13>bad \xff\xfe bytes".to_vec()));
+    assert_eq!(
+        events[1].raw,
+        Raw::Bytes(b"<13>bad \xff\xfe bytes".to_vec())
+    );
     assert_eq!(events[2].raw.as_text(), "<13>after");
     assert_eq!(events[3].raw.as_text(), "<13>no newline at close");
 
@@ -291,7 +348,7 @@ async fn tcp_idle_connections_close_and_limit_is_enforced() {
     let sink = TestSink::new();
     let metrics = IngestMetrics::new();
     let handle = SyslogTcpConfig {
-        idle_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(1000),
         max_connections: 1,
         ..tcp_config()
     }
@@ -312,7 +369,7 @@ async fn tcp_idle_connections_close_and_limit_is_enforced() {
     assert_eq!(n, 0);
     assert_eq!(metrics.totals().rejected, 1);
     // The first one goes idle and the server closes it.
-    let n = tokio::time::timeout(Duration::from_secs(3), first.read(&mut buf))
+    let n = tokio::time::timeout(Duration::from_secs(5), first.read(&mut buf))
         .await
         .expect("idle connection closed by the server")
         .unwrap_or(0);
@@ -337,7 +394,10 @@ async fn tcp_slow_sink_loses_nothing_and_batches() {
     let events = sink.wait_for(5000).await;
     assert_eq!(events.len(), 5000);
     for (i, e) in events.iter().enumerate() {
-        assert!(e.raw.as_text().ends_with(&format!(": line {i}")), "order kept at {i}");
+        assert!(
+            e.raw.as_text().ends_with(&format!(": line {i}")),
+            "order kept at {i}"
+        );
     }
     let batches = sink.batches.load(std::sync::atomic::Ordering::SeqCst);
     assert!((5..=5000).contains(&batches), "batches: {batches}");
@@ -365,7 +425,10 @@ async fn tcp_overloaded_sink_is_retried_without_loss() {
 
 fn tls_client_config(
     ca_pem: &[u8],
-    client: Option<(Vec<rustls::pki_types::CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>)>,
+    client: Option<(
+        Vec<rustls::pki_types::CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    )>,
 ) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
@@ -426,7 +489,10 @@ async fn tls_with_generated_certificate_and_rustls_client() {
     .await
     .unwrap();
     let events = sink.wait_for(2).await;
-    assert_eq!(sink.texts(), ["<13>Oct 11 22:14:15 host app: over tls", "<1>ab"]);
+    assert_eq!(
+        sink.texts(),
+        ["<13>Oct 11 22:14:15 host app: over tls", "<1>ab"]
+    );
     assert_eq!(events[0].origin.kind, OriginKind::SyslogTls);
     handle.shutdown().await;
 
@@ -435,9 +501,13 @@ async fn tls_with_generated_certificate_and_rustls_client() {
         .spawn(sink.clone(), IngestMetrics::new(), dir.path())
         .await
         .unwrap();
-    tls_send(handle.local_addr().unwrap(), tls_client_config(&ca, None), b"<13>again\n")
-        .await
-        .unwrap();
+    tls_send(
+        handle.local_addr().unwrap(),
+        tls_client_config(&ca, None),
+        b"<13>again\n",
+    )
+    .await
+    .unwrap();
     sink.wait_for(3).await;
 }
 
@@ -455,7 +525,14 @@ async fn tls_with_openssl_s_client() {
     let target = format!("127.0.0.1:{}", handle.local_addr().unwrap().port());
     let ca = dir.path().join("tls/server.crt");
     let mut child = Command::new("openssl")
-        .args(["s_client", "-connect", &target, "-quiet", "-verify_return_error", "-CAfile"])
+        .args([
+            "s_client",
+            "-connect",
+            &target,
+            "-quiet",
+            "-verify_return_error",
+            "-CAfile",
+        ])
         .arg(&ca)
         .args(["-servername", "localhost"])
         .stdin(Stdio::piped())
@@ -518,16 +595,61 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
     let server_ca = std::fs::read(dir.path().join("tls/server.crt")).unwrap();
 
     // Without a certificate the handshake (or the first read) fails and nothing arrives.
-    let _ = tls_send(addr, tls_client_config(&server_ca, None), b"<13>anonymous\n").await;
+    let _ = tls_send(
+        addr,
+        tls_client_config(&server_ca, None),
+        b"<13>anonymous\n",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sink.len(), 0);
     assert!(metrics.totals().rejected >= 1);
 
     let chain = vec![client_cert.der().clone()];
     let key = rustls::pki_types::PrivateKeyDer::try_from(client_key.serialize_der()).unwrap();
-    tls_send(addr, tls_client_config(&server_ca, Some((chain, key))), b"<13>trusted\n")
-        .await
-        .unwrap();
+    tls_send(
+        addr,
+        tls_client_config(&server_ca, Some((chain, key))),
+        b"<13>trusted\n",
+    )
+    .await
+    .unwrap();
     sink.wait_for(1).await;
     assert_eq!(sink.texts(), ["<13>trusted"]);
+}
+
+/// Rough throughput figure: `cargo test -p rampart-ingest --release --test syslog -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a check"]
+async fn tcp_throughput() {
+    let sink = TestSink::new();
+    let format = match std::env::var("RAMPART_BENCH_FORMAT").as_deref() {
+        Ok("raw") => rampart_parse::Format::Raw,
+        _ => rampart_parse::Format::Auto,
+    };
+    let handle = SyslogTcpConfig {
+        format,
+        ..tcp_config()
+    }
+    .spawn(sink.clone(), IngestMetrics::new())
+    .await
+    .unwrap();
+    let n = 200_000;
+    let mut data = Vec::new();
+    for i in 0..n {
+        data.extend_from_slice(
+            format!("<34>Oct 11 22:14:15 mymachine sshd[4242]: Failed password for root from 10.0.0.{} port 22 ssh2\n", i % 250)
+                .as_bytes(),
+        );
+    }
+    let bytes = data.len();
+    let started = std::time::Instant::now();
+    send_and_close(handle.local_addr().unwrap(), &data).await;
+    sink.wait_for(n).await;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "syslog tcp ({format:?}): {n} events, {:.1} MiB in {secs:.2}s = {:.0} events/s",
+        bytes as f64 / 1048576.0,
+        n as f64 / secs
+    );
 }

@@ -4,11 +4,19 @@ use crate::util::{self, set, set_str};
 use rampart_model::{Event, ecs, ecs::outcome};
 use serde_json::{Value, json};
 
+/// event.category, event.action and event.outcome, as one object.
 fn authentication(ev: &mut Event, action: &str, result: Option<&str>) {
-    set(ev, ecs::EVENT_CATEGORY, json!(["authentication"]));
-    set(ev, ecs::EVENT_ACTION, action);
+    let mut event = serde_json::Map::with_capacity(3);
+    event.insert("category".into(), json!(["authentication"]));
+    event.insert("action".into(), Value::String(action.to_owned()));
     if let Some(r) = result {
-        set(ev, ecs::EVENT_OUTCOME, r);
+        event.insert("outcome".into(), Value::String(r.to_owned()));
+    }
+    match ev.fields.get_mut("event") {
+        Some(Value::Object(existing)) => existing.extend(event),
+        _ => {
+            ev.fields.insert("event".to_owned(), Value::Object(event));
+        }
     }
 }
 

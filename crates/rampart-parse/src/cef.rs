@@ -151,8 +151,11 @@ pub(crate) fn parse_body(p: &Parser, text: &str, ev: &mut Event) -> Result<(), R
                 }
             }
             "app" => set_str(ev, ecs::NETWORK_PROTOCOL, &v.to_ascii_lowercase()),
-            "in" => util::set_u64(ev, ecs::SOURCE_BYTES, v),
-            "out" => util::set_u64(ev, ecs::DESTINATION_BYTES, v),
+            // CEF: `out` is data flowing from source to destination, `in` the reverse;
+            // ECS: `source.bytes` are sent by the source, `destination.bytes` by the
+            // destination.
+            "in" => util::set_u64(ev, ecs::DESTINATION_BYTES, v),
+            "out" => util::set_u64(ev, ecs::SOURCE_BYTES, v),
             "dvchost" => set_str(ev, ecs::OBSERVER_HOSTNAME, v),
             "fname" => set_str(ev, ecs::FILE_NAME, v),
             "filePath" => set_str(ev, ecs::FILE_PATH, v),

@@ -217,7 +217,10 @@ impl Parser {
             ));
             return;
         }
-        let text = String::from_utf8_lossy(record);
+        let text = match std::str::from_utf8(record) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(record),
+        };
         let text = trim_record(&text);
         if text.is_empty() {
             event.parser = "raw".to_owned();

@@ -4,15 +4,14 @@
 //! RFC 3164 is parsed here rather than by `syslog_loose`, which takes the tag of a line
 //! with no host for the host (`<34>Oct 11 22:14:15 su: x` gives host `su`), keeps
 //! `sshd(pam_unix)` as one app name, and resolves zone-less times only in chrono zones (no
-//! IANA names without chrono-tz). RFC 5424 headers and structured data (with their escapes) are left to it.
+//! IANA names without chrono-tz). RFC 5424 headers and structured data (with their
+//! escapes) are left to `syslog_loose`.
 
-use crate::util::{self, set, set_str};
+use crate::util::{self, set};
 use crate::{PResult, Parser, Reject, auth, time};
 use rampart_model::{Event, ecs};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-
-const LOG_SYSLOG_PROCID: &str = "log.syslog.procid";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Variant {
@@ -96,55 +95,115 @@ const SEVERITIES: [&str; 8] = [
     "debug",
 ];
 
-fn set_priority(ev: &mut Event, pri: Option<u8>) {
-    let Some(pri) = pri else { return };
-    let facility = usize::from(pri >> 3);
-    let severity = usize::from(pri & 7);
-    let mut syslog = Map::new();
-    syslog.insert("priority".into(), Value::from(pri));
-    let mut f = Map::new();
-    f.insert("code".into(), Value::from(facility));
-    f.insert("name".into(), Value::from(FACILITIES[facility]));
-    syslog.insert("facility".into(), Value::Object(f));
-    let mut s = Map::new();
-    s.insert("code".into(), Value::from(severity));
-    s.insert("name".into(), Value::from(SEVERITIES[severity]));
-    syslog.insert("severity".into(), Value::Object(s));
-    set(ev, "log.syslog", Value::Object(syslog));
+/// The header fields of a syslog line, written into the event in one go: nested objects
+/// are built here and inserted once, rather than walked path by path.
+#[derive(Default)]
+struct Header<'a> {
+    pri: Option<u8>,
+    version: Option<u32>,
+    host: Option<&'a str>,
+    app: Option<&'a str>,
+    subsystem: Option<&'a str>,
+    procid: Option<Cow<'a, str>>,
+    pid: Option<u64>,
+    msgid: Option<&'a str>,
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.to_owned())
+}
+
+/// Insert `obj` at the top-level `key`, merging into an object already there.
+fn put(ev: &mut Event, key: &str, obj: Map<String, Value>) {
+    match ev.fields.get_mut(key) {
+        Some(Value::Object(existing)) => existing.extend(obj),
+        _ => {
+            ev.fields.insert(key.to_owned(), Value::Object(obj));
+        }
+    }
+}
+
+fn emit_header(ev: &mut Event, h: &Header<'_>) {
+    let mut syslog = Map::with_capacity(8);
+    if let Some(pri) = h.pri {
+        let facility = usize::from(pri >> 3);
+        let severity = usize::from(pri & 7);
+        syslog.insert("priority".into(), Value::from(pri));
+        let mut f = Map::with_capacity(2);
+        f.insert("code".into(), Value::from(facility));
+        f.insert("name".into(), s(FACILITIES[facility]));
+        syslog.insert("facility".into(), Value::Object(f));
+        let mut sev = Map::with_capacity(2);
+        sev.insert("code".into(), Value::from(severity));
+        sev.insert("name".into(), s(SEVERITIES[severity]));
+        syslog.insert("severity".into(), Value::Object(sev));
+    }
+    if let Some(v) = h.version {
+        syslog.insert("version".into(), Value::String(v.to_string()));
+    }
+    let mut process = Map::with_capacity(2);
+    if let Some(app) = h.app.filter(|a| !util::is_placeholder(a)) {
+        syslog.insert("appname".into(), s(app));
+        process.insert("name".into(), s(app));
+    }
+    if let Some(procid) = h.procid.as_deref().filter(|p| !util::is_placeholder(p)) {
+        syslog.insert("procid".into(), s(procid));
+    }
+    if let Some(pid) = h.pid {
+        process.insert("pid".into(), Value::from(pid));
+    }
+    if let Some(msgid) = h.msgid.filter(|m| !util::is_placeholder(m)) {
+        syslog.insert("msgid".into(), s(msgid));
+    }
+    if !syslog.is_empty() {
+        let mut log = Map::with_capacity(1);
+        log.insert("syslog".into(), Value::Object(syslog));
+        put(ev, "log", log);
+    }
+    if !process.is_empty() {
+        put(ev, "process", process);
+    }
+    if let Some(host) = h.host.filter(|h| !util::is_placeholder(h)) {
+        let mut m = Map::with_capacity(1);
+        m.insert("name".into(), s(host));
+        put(ev, "host", m);
+    }
+    if let Some(sub) = h.subsystem {
+        let mut m = Map::with_capacity(1);
+        m.insert("subsystem".into(), s(sub));
+        put(ev, "syslog", m);
+    }
 }
 
 fn parse_5424(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResult {
     let msg =
         syslog_loose::parse_message_with_year_exact(rest, |_| 1970, syslog_loose::Variant::RFC5424)
             .map_err(|_| Cow::Borrowed("invalid rfc 5424 header"))?;
-    set_priority(ev, pri);
+    let mut header = Header {
+        pri,
+        host: msg.hostname,
+        app: msg.appname,
+        msgid: msg.msgid,
+        ..Header::default()
+    };
     if let syslog_loose::Protocol::RFC5424(version) = msg.protocol {
-        set(ev, ecs::LOG_SYSLOG_VERSION, version.to_string());
+        header.version = Some(version);
     }
+    match &msg.procid {
+        Some(syslog_loose::ProcId::PID(pid)) => {
+            header.procid = Some(Cow::Owned(pid.to_string()));
+            header.pid = u64::try_from(*pid).ok();
+        }
+        Some(syslog_loose::ProcId::Name(name)) => header.procid = Some(Cow::Borrowed(name)),
+        None => {}
+    }
+    emit_header(ev, &header);
     if let Some(ts) = msg.timestamp {
         let secs = ts.timestamp();
         let nanos = i64::from(ts.timestamp_subsec_nanos());
         ev.timestamp = rampart_model::Timestamp::from_nanos(
             secs.saturating_mul(1_000_000_000).saturating_add(nanos),
         );
-    }
-    if let Some(host) = msg.hostname {
-        set_str(ev, ecs::HOST_NAME, host);
-    }
-    if let Some(app) = msg.appname {
-        set_str(ev, ecs::LOG_SYSLOG_APPNAME, app);
-        set_str(ev, ecs::PROCESS_NAME, app);
-    }
-    match &msg.procid {
-        Some(syslog_loose::ProcId::PID(pid)) => {
-            set(ev, LOG_SYSLOG_PROCID, pid.to_string());
-            set(ev, ecs::PROCESS_PID, *pid);
-        }
-        Some(syslog_loose::ProcId::Name(name)) => set_str(ev, LOG_SYSLOG_PROCID, name),
-        None => {}
-    }
-    if let Some(msgid) = msg.msgid {
-        set_str(ev, ecs::LOG_SYSLOG_MSGID, msgid);
     }
     if !msg.structured_data.is_empty() {
         let sd = util::namespace(&mut ev.fields, "syslog.structured_data");
@@ -223,31 +282,24 @@ fn parse_3164(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResul
         }
     }
 
-    set_priority(ev, pri);
     if let Some(ts) = timestamp {
         ev.timestamp = ts;
     }
-    if let Some(h) = host {
-        set_str(ev, ecs::HOST_NAME, h);
-    }
-    let mut app = None;
+    let mut header = Header {
+        pri,
+        host,
+        ..Header::default()
+    };
     if let Some(tag) = tag {
         let (name, sub, pid) = split_tag(tag);
-        if !name.is_empty() {
-            app = Some(name);
-            set(ev, ecs::LOG_SYSLOG_APPNAME, name);
-            set(ev, ecs::PROCESS_NAME, name);
-        }
-        if let Some(sub) = sub {
-            set(ev, "syslog.subsystem", sub);
-        }
-        if let Some(pid) = pid {
-            set_str(ev, LOG_SYSLOG_PROCID, pid);
-            util::set_u64(ev, ecs::PROCESS_PID, pid);
-        }
+        header.app = Some(name).filter(|n| !n.is_empty());
+        header.subsystem = sub;
+        header.procid = pid.map(Cow::Borrowed);
+        header.pid = pid.and_then(|p| p.parse().ok());
     }
+    emit_header(ev, &header);
     let body = body.trim();
-    Ok(body_content(p, Base::Rfc3164, app, body, ev))
+    Ok(body_content(p, Base::Rfc3164, header.app, body, ev))
 }
 
 /// A message body that opens with a structured payload rather than a host or tag.
@@ -319,15 +371,23 @@ fn body_content(
         ("auditd", crate::auditd::parse_body(body, ev))
     } else if crate::kv::looks_like(body) {
         ("kv", crate::kv::parse_body(body, ev))
+    } else if crate::access::looks_like_access_log(body) {
+        // nginx/Apache `access_log syslog:` output: keep the syslog host and time.
+        let (host, ts) = (ev.fields.get("host").cloned(), ev.timestamp);
+        let result = crate::access::parse(p, body, ev).map(|_| ());
+        if let Some(host) = host {
+            ev.fields.insert("host".to_owned(), host);
+        }
+        ev.timestamp = ts;
+        ("access_log", result)
     } else {
         auth::extract(app, body, ev);
         ("", Ok(()))
     };
-    rampart_model::fields::insert_path_if_absent(
-        &mut ev.fields,
-        ecs::MESSAGE,
-        Value::String(body.to_owned()),
-    );
+    if !ev.fields.contains_key(ecs::MESSAGE) {
+        ev.fields
+            .insert(ecs::MESSAGE.to_owned(), Value::String(body.to_owned()));
+    }
     match (result, base) {
         (Err(reason), base) => {
             set(ev, ecs::ERROR_MESSAGE, format!("{kind} body: {reason}"));
@@ -342,6 +402,7 @@ fn body_content(
             "json" => "rfc3164+json",
             "auditd" => "rfc3164+auditd",
             "kv" => "rfc3164+kv",
+            "access_log" => "rfc3164+access_log",
             _ => "rfc3164",
         },
         (Ok(()), Base::Rfc5424) => match kind {
@@ -350,6 +411,7 @@ fn body_content(
             "json" => "rfc5424+json",
             "auditd" => "rfc5424+auditd",
             "kv" => "rfc5424+kv",
+            "access_log" => "rfc5424+access_log",
             _ => "rfc5424",
         },
     }
@@ -533,6 +595,18 @@ mod tests {
                 assert_eq!(ev.timestamp.to_rfc3339(), ts, "{line}");
             }
         }
+    }
+
+    #[test]
+    fn access_log_inside_syslog_keeps_syslog_host_and_time() {
+        let p = Parser::new(crate::ParserConfig::default()).expect("default parser");
+        let line = br#"<190>1 2024-05-01T10:00:00Z web01 nginx - - - 198.18.0.7 - - [01/May/2024:09:59:59 +0000] "GET /login HTTP/1.1" 404 512 "-" "curl/8.4.0""#;
+        let ev = p.parse(line, rampart_model::Origin::new(rampart_model::OriginKind::Import, "t"));
+        assert_eq!(ev.parser, "rfc5424+access_log");
+        assert_eq!(ev.get_str("host.name").as_deref(), Some("web01"));
+        assert_eq!(ev.get_str("source.ip").as_deref(), Some("198.18.0.7"));
+        assert_eq!(ev.get_str("http.response.status_code").as_deref(), Some("404"));
+        assert_eq!(ev.timestamp.to_rfc3339(), "2024-05-01T10:00:00Z");
     }
 
     #[test]

@@ -52,7 +52,10 @@ fn openssh_counts_agree_with_the_raw_lines() {
     let cases: Vec<(&str, usize)> = vec![
         (
             "\"Failed password\"",
-            lower.iter().filter(|l| l.contains("failed password")).count(),
+            lower
+                .iter()
+                .filter(|l| l.contains("failed password"))
+                .count(),
         ),
         (
             "\"invalid user\" AND NOT preauth",
@@ -63,7 +66,10 @@ fn openssh_counts_agree_with_the_raw_lines() {
         ),
         (
             "173.234.31.186",
-            lines.iter().filter(|l| l.contains("173.234.31.186")).count(),
+            lines
+                .iter()
+                .filter(|l| l.contains("173.234.31.186"))
+                .count(),
         ),
         (
             "process.pid:[24000 TO 25000]",
@@ -108,8 +114,9 @@ fn openssh_counts_agree_with_the_raw_lines() {
     );
 
     // A whole search with stages over the matching rows.
-    let search = rampart_query::parse("\"Failed password\" | stats count() by process.pid | head 3")
-        .expect("query parses");
+    let search =
+        rampart_query::parse("\"Failed password\" | stats count() by process.pid | head 3")
+            .expect("query parses");
     let matcher = Matcher::new(&search.filter).expect("valid filter");
     let rows = events
         .iter()

@@ -155,6 +155,8 @@ struct GroupSegment {
     /// Per group field, its columns in this segment.
     fields: Vec<Vec<KeyColumn>>,
     counts: HashMap<(i64, [SegKey; MAX_BY]), u64>,
+    /// One string column and no time buckets: counts indexed by term ordinal.
+    dense: Option<Vec<u64>>,
     scratch: Vec<Vec<SegKey>>,
 }
 
@@ -190,8 +192,18 @@ impl Collector for GroupCollector {
             }
             fields.push(cols);
         }
+        let dense = match (self.span, fields.as_slice()) {
+            (None, [cols]) => match cols.as_slice() {
+                [KeyColumn::Str(s)] => Some(s.num_terms())
+                    .filter(|&n| n <= 1 << 24)
+                    .map(|n| vec![0u64; n]),
+                _ => None,
+            },
+            _ => None,
+        };
         Ok(GroupSegment {
             ts,
+            dense,
             span: self.span,
             missing_as_null: self.missing_as_null,
             scratch: vec![Vec::new(); fields.len()],
@@ -228,6 +240,16 @@ impl SegmentCollector for GroupSegment {
     type Fruit = Groups;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
+        if let (Some(dense), Some([KeyColumn::Str(s)])) =
+            (self.dense.as_mut(), self.fields.first().map(Vec::as_slice))
+        {
+            for o in s.term_ords(doc) {
+                if let Some(c) = usize::try_from(o).ok().and_then(|o| dense.get_mut(o)) {
+                    *c += 1;
+                }
+            }
+            return;
+        }
         let bucket = match (&self.ts, self.span) {
             (Some(ts), Some(span)) => match ts.first(doc) {
                 Some(t) => t.div_euclid(span).saturating_mul(span),
@@ -277,29 +299,71 @@ impl SegmentCollector for GroupSegment {
         }
     }
 
-    fn harvest(self) -> Groups {
+    fn harvest(mut self) -> Groups {
+        if let Some(dense) = self.dense.take() {
+            for (ord, c) in dense.into_iter().enumerate() {
+                if c > 0 {
+                    let mut key = [SegKey::Null; MAX_BY];
+                    key[0] = SegKey::Ord(0, ord as u64);
+                    self.counts.insert((0, key), c);
+                }
+            }
+        }
         let n = self.fields.len();
-        let mut text = String::new();
+        // Resolve each string ordinal once, in sorted order (one pass over the dictionary
+        // blocks instead of a block decode per lookup).
+        let mut names: Vec<Vec<HashMap<u64, String>>> = self
+            .fields
+            .iter()
+            .map(|cols| cols.iter().map(|_| HashMap::new()).collect())
+            .collect();
+        for (fi, cols) in self.fields.iter().enumerate() {
+            for (ci, col) in cols.iter().enumerate() {
+                let KeyColumn::Str(s) = col else { continue };
+                let mut ords: Vec<u64> = self
+                    .counts
+                    .keys()
+                    .filter_map(|(_, key)| match key[fi] {
+                        SegKey::Ord(c, o) if usize::from(c) == ci => Some(o),
+                        _ => None,
+                    })
+                    .collect();
+                ords.sort_unstable();
+                ords.dedup();
+                let mut resolved = Vec::with_capacity(ords.len());
+                let complete = s
+                    .dictionary()
+                    .sorted_ords_to_term_cb(&ords, |bytes| {
+                        resolved.push(String::from_utf8_lossy(bytes).into_owned());
+                    })
+                    .unwrap_or(false);
+                if !complete || resolved.len() != ords.len() {
+                    // Fall back to one lookup per ordinal.
+                    resolved.clear();
+                    let mut text = String::new();
+                    for &o in &ords {
+                        text.clear();
+                        let _ = s.ord_to_str(o, &mut text);
+                        resolved.push(text.clone());
+                    }
+                }
+                names[fi][ci] = ords.into_iter().zip(resolved).collect();
+            }
+        }
         let mut out = Vec::with_capacity(self.counts.len());
         for ((bucket, key), count) in self.counts {
             let values = key[..n]
                 .iter()
-                .zip(&self.fields)
-                .map(|(k, cols)| match *k {
+                .enumerate()
+                .map(|(fi, k)| match *k {
                     SegKey::Null => Value::Null,
                     SegKey::I64(i) => Value::from(i),
                     SegKey::U64(u) => Value::from(u),
                     SegKey::Bool(b) => Value::Bool(b),
-                    SegKey::Ord(ci, ord) => match cols.get(usize::from(ci)) {
-                        Some(KeyColumn::Str(s)) => {
-                            text.clear();
-                            match s.ord_to_str(ord, &mut text) {
-                                Ok(true) => Value::String(text.clone()),
-                                _ => Value::Null,
-                            }
-                        }
-                        _ => Value::Null,
-                    },
+                    SegKey::Ord(ci, ord) => names[fi]
+                        .get(usize::from(ci))
+                        .and_then(|m| m.get(&ord))
+                        .map_or(Value::Null, |t| Value::String(t.clone())),
                 })
                 .collect();
             out.push(((bucket, values), count));
@@ -539,7 +603,10 @@ fn timechart_table(
         let mut row = Vec::with_capacity(columns.len());
         row.push(Value::String(Timestamp(bucket).to_rfc3339()));
         for &si in &layout {
-            let n = cells.get(&(bucket, series[si].clone())).copied().unwrap_or(0);
+            let n = cells
+                .get(&(bucket, series[si].clone()))
+                .copied()
+                .unwrap_or(0);
             row.push(Value::from(n));
         }
         rows.push(row);

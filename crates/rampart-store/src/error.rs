@@ -35,7 +35,9 @@ pub enum StoreError {
     BackgroundFailed(String),
     #[error("unsupported query: {0}")]
     UnsupportedQuery(String),
-    #[error("query matches {candidates} events, more than the {limit} that can be scanned for this pipeline; narrow the filter or the time range")]
+    #[error(
+        "query matches {candidates} events, more than the {limit} that can be scanned for this pipeline; narrow the filter or the time range"
+    )]
     QueryTooBroad { candidates: u64, limit: u64 },
     #[error("pipeline failed: {0}")]
     Pipeline(String),

@@ -21,6 +21,7 @@
 mod aggs;
 mod embedded;
 mod error;
+mod indexer;
 mod schema;
 mod search;
 mod translate;
@@ -189,7 +190,7 @@ impl Default for EmbeddedStoreConfig {
             commit_interval: Duration::from_secs(1),
             writer_memory_bytes: 128 * 1024 * 1024,
             index_threads: 1,
-            max_lag_events: 200_000,
+            max_lag_events: 50_000,
             overload_wait: Duration::from_secs(10),
             wal_segment_bytes: 64 * 1024 * 1024,
             retention: RetentionPolicy::default(),

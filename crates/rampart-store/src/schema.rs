@@ -21,7 +21,9 @@ use tantivy::schema::{
     TextFieldIndexing, TextOptions,
 };
 use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::tokenizer::{LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
+use tantivy::tokenizer::{
+    LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
+};
 use tantivy::{Index, IndexSettings, TantivyDocument};
 
 /// Name of the tokenizer that makes one lower-cased token of a whole value.

@@ -264,10 +264,7 @@ pub(crate) fn load_event(
 
 /// Oldest and newest `@timestamp` in the index (from column bounds; deleted documents
 /// may widen them until their segments merge).
-pub(crate) fn time_bounds(
-    _inner: &Inner,
-    searcher: &Searcher,
-) -> (Option<Timestamp>, Option<Timestamp>) {
+pub(crate) fn time_bounds(searcher: &Searcher) -> (Option<Timestamp>, Option<Timestamp>) {
     let mut lo: Option<i64> = None;
     let mut hi: Option<i64> = None;
     for segment in searcher.segment_readers() {

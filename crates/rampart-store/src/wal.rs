@@ -357,6 +357,8 @@ mod tests {
     }
 
     /// (description, bytes, expected (index, payload) pairs, expected corrupt count, expected good_len)
+    type ScanCase<'a> = (&'a str, Vec<u8>, Vec<(u64, &'a [u8])>, u64, usize);
+
     #[test]
     fn scan_cases() {
         let good = framed(&[b"one", b"two", b"three"]);
@@ -367,7 +369,7 @@ mod tests {
         flipped_last[last] ^= 0xff;
         let mut zero_tail = good.clone();
         zero_tail.extend_from_slice(&[0u8; 64]);
-        let cases: Vec<(&str, Vec<u8>, Vec<(u64, &[u8])>, u64, usize)> = vec![
+        let cases: Vec<ScanCase<'_>> = vec![
             (
                 "intact",
                 good.clone(),

@@ -39,7 +39,11 @@ fn concurrent_appends_are_found_exactly_once_also_after_reopen() {
                         let batch: Vec<_> = (0..8)
                             .map(|i| {
                                 let label = format!("t{t}b{b}i{i}");
-                                event(&label, "acme", Timestamp(base.0 + (t * 1000 + b * 10 + i) as i64))
+                                event(
+                                    &label,
+                                    "acme",
+                                    Timestamp(base.0 + (t * 1000 + b * 10 + i) as i64),
+                                )
                             })
                             .collect();
                         mine.extend(batch.iter().map(|e| (e.id, e.get_str("label").unwrap())));
@@ -50,7 +54,10 @@ fn concurrent_appends_are_found_exactly_once_also_after_reopen() {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     assert_eq!(ids.len(), 800);
     store.refresh().unwrap();
@@ -64,7 +71,11 @@ fn concurrent_appends_are_found_exactly_once_also_after_reopen() {
     let store = open(dir.path());
     store.refresh().unwrap();
     assert_exactly_once(&store, &ids);
-    assert_eq!(store.stats().events_replayed, 0, "a clean close leaves nothing to replay");
+    assert_eq!(
+        store.stats().events_replayed,
+        0,
+        "a clean close leaves nothing to replay"
+    );
     store.close().unwrap();
 }
 
@@ -101,7 +112,11 @@ fn child_main(dir: &str) {
         let batch: Vec<_> = (0..20)
             .map(|i| {
                 n += 1;
-                event(&format!("p{pid}k{n}"), if i % 2 == 0 { "acme" } else { "globex" }, Timestamp::now())
+                event(
+                    &format!("p{pid}k{n}"),
+                    if i % 2 == 0 { "acme" } else { "globex" },
+                    Timestamp::now(),
+                )
             })
             .collect();
         let line: Vec<String> = batch
@@ -124,7 +139,11 @@ fn sigkill_mid_stream_loses_nothing_acknowledged() {
     let mut acked: HashMap<EventId, String> = HashMap::new();
     for round in 0..2 {
         let mut child = Command::new(&exe)
-            .args(["--exact", "sigkill_mid_stream_loses_nothing_acknowledged", "--nocapture"])
+            .args([
+                "--exact",
+                "sigkill_mid_stream_loses_nothing_acknowledged",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -172,7 +191,10 @@ fn sigkill_mid_stream_loses_nothing_acknowledged() {
     // every acknowledged one, each exactly once.
     assert!(total >= acked.len() as u64, "{total} < {}", acked.len());
     for (id, label) in &acked {
-        assert!(store.get(None, *id).unwrap().is_some(), "acknowledged {label} lost");
+        assert!(
+            store.get(None, *id).unwrap().is_some(),
+            "acknowledged {label} lost"
+        );
         let (n, _) = labels(&search(&store, None, &format!("label:{label}"), 2));
         assert_eq!(n, 1, "{label} found {n} times");
     }
@@ -197,7 +219,11 @@ fn crash_after_five(dir: &std::path::Path, test: &str) -> Vec<(EventId, String)>
         if line.trim_end() == "DONE" {
             break;
         }
-        if let Some((id, label)) = line.trim_end().strip_prefix("ACK ").and_then(|r| r.split_once('=')) {
+        if let Some((id, label)) = line
+            .trim_end()
+            .strip_prefix("ACK ")
+            .and_then(|r| r.split_once('='))
+        {
             acked.push((id.parse().unwrap(), label.to_owned()));
         }
         line.clear();
@@ -215,7 +241,10 @@ fn uncommitted_events_are_replayed_once_after_sigkill() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let ids = crash_after_five(dir.path(), "uncommitted_events_are_replayed_once_after_sigkill");
+    let ids = crash_after_five(
+        dir.path(),
+        "uncommitted_events_are_replayed_once_after_sigkill",
+    );
     let store = open(dir.path());
     assert_eq!(store.stats().events_replayed, 5);
     assert_exactly_once(&store, &ids);
@@ -233,7 +262,10 @@ fn torn_wal_tail_is_truncated_and_complete_records_recovered() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let ids = crash_after_five(dir.path(), "torn_wal_tail_is_truncated_and_complete_records_recovered");
+    let ids = crash_after_five(
+        dir.path(),
+        "torn_wal_tail_is_truncated_and_complete_records_recovered",
+    );
     // Tear the last record of the newest segment, as a crash during a write would.
     let wal = dir.path().join("wal");
     let mut segments: Vec<_> = std::fs::read_dir(&wal)

@@ -15,8 +15,11 @@ fn reference(query: &str, events: &[rampart_model::Event]) -> (Vec<String>, Vec<
         .iter()
         .filter(|e| rampart_query::eval::matches(&search.filter, e))
         .collect();
-    matching.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
-    let rows = matching.iter().map(|e| rampart_query::exec::event_row(e)).collect();
+    matching.sort_by_key(|e| std::cmp::Reverse(e.timestamp));
+    let rows = matching
+        .iter()
+        .map(|e| rampart_query::exec::event_row(e))
+        .collect();
     let t = rampart_query::exec::apply_stages(&search.stages, rows).unwrap();
     (t.columns, t.rows)
 }
@@ -34,23 +37,44 @@ fn pipelines_match_hand_counts_and_the_reference() {
         (
             "* | stats count() by host.name",
             vec!["host.name", "count"],
-            json!([["web02", 7], ["web01", 6], ["db01", 4], ["fw01", 3], ["web03", 2], ["mail01", 1], ["WEB03", 1]]),
+            json!([
+                ["web02", 7],
+                ["web01", 6],
+                ["db01", 4],
+                ["fw01", 3],
+                ["web03", 2],
+                ["mail01", 1],
+                ["WEB03", 1]
+            ]),
             true,
         ),
         (
             "* | top 3 user.name",
             vec!["user.name", "count", "percent"],
-            json!([["alice", 4, 26.6667], ["admin", 1, 6.6667], ["bob", 1, 6.6667]]),
+            json!([
+                ["alice", 4, 26.6667],
+                ["admin", 1, 6.6667],
+                ["bob", 1, 6.6667]
+            ]),
             true,
         ),
         (
             "* | timechart span=10m count()",
             vec!["_time", "count"],
-            json!([["2024-03-01T09:00:00Z", 10], ["2024-03-01T09:10:00Z", 10], ["2024-03-01T09:20:00Z", 5]]),
+            json!([
+                ["2024-03-01T09:00:00Z", 10],
+                ["2024-03-01T09:10:00Z", 10],
+                ["2024-03-01T09:20:00Z", 5]
+            ]),
             true,
         ),
         ("* | stats count()", vec!["count"], json!([[25]]), true),
-        ("nothing_matches_this | stats count()", vec!["count"], json!([[0]]), true),
+        (
+            "nothing_matches_this | stats count()",
+            vec!["count"],
+            json!([[0]]),
+            true,
+        ),
         (
             "event.outcome:failure | stats count() by tenant",
             vec!["tenant", "count"],
@@ -64,7 +88,11 @@ fn pipelines_match_hand_counts_and_the_reference() {
         let after = store.stats();
         assert_eq!(c, columns, "{query}");
         assert_eq!(r, rows(expected), "{query}");
-        assert_eq!((c.clone(), r.clone()), reference(query, &events), "{query} vs exec");
+        assert_eq!(
+            (c.clone(), r.clone()),
+            reference(query, &events),
+            "{query} vs exec"
+        );
         assert_eq!(
             after.searches_indexed - before.searches_indexed,
             u64::from(pushed),
@@ -106,10 +134,18 @@ fn retention_by_age_deletes_only_old_events() {
     let day = 86_400_000_000_000i64;
     let mut batch = Vec::new();
     for i in 0..30 {
-        batch.push(event(&format!("old{i}"), "acme", Timestamp(now - 3 * day - i)));
+        batch.push(event(
+            &format!("old{i}"),
+            "acme",
+            Timestamp(now - 3 * day - i),
+        ));
     }
     for i in 0..20 {
-        batch.push(event(&format!("new{i}"), "acme", Timestamp(now - day / 2 - i)));
+        batch.push(event(
+            &format!("new{i}"),
+            "acme",
+            Timestamp(now - day / 2 - i),
+        ));
     }
     store.append(batch).unwrap();
     store.refresh().unwrap();
@@ -118,7 +154,10 @@ fn retention_by_age_deletes_only_old_events() {
     assert_eq!(report.deleted_by_size, 0);
     let (total, _) = common::labels(&common::search(&store, None, "*", 0));
     assert_eq!(total, 20);
-    assert_eq!(common::labels(&common::search(&store, None, "label:old*", 0)).0, 0);
+    assert_eq!(
+        common::labels(&common::search(&store, None, "label:old*", 0)).0,
+        0
+    );
     let stats = store.stats();
     assert_eq!(stats.retention_deleted_events, 30);
     assert_eq!(stats.docs, 20);
@@ -130,14 +169,23 @@ fn retention_by_age_deletes_only_old_events() {
 fn retention_by_size_deletes_the_oldest_hours_first() {
     let dir = tempfile::tempdir().unwrap();
     let hour = 3_600_000_000_000i64;
-    let base = Timestamp::parse_rfc3339("2024-01-01T00:00:00Z").unwrap().nanos();
+    let base = Timestamp::parse_rfc3339("2024-01-01T00:00:00Z")
+        .unwrap()
+        .nanos();
     {
         let store = common::open(dir.path());
         for h in 0..20 {
             let batch: Vec<_> = (0..100)
                 .map(|i| {
-                    let mut e = event(&format!("h{h}i{i}"), "acme", Timestamp(base + h * hour + i * 1_000_000));
-                    e.set("message", format!("hour {h} event {i} with some padding text to take space"));
+                    let mut e = event(
+                        &format!("h{h}i{i}"),
+                        "acme",
+                        Timestamp(base + h * hour + i * 1_000_000),
+                    );
+                    e.set(
+                        "message",
+                        format!("hour {h} event {i} with some padding text to take space"),
+                    );
                     e
                 })
                 .collect();
@@ -161,13 +209,26 @@ fn retention_by_size_deletes_the_oldest_hours_first() {
     let report = store.apply_retention().unwrap();
     assert!(report.deleted_by_size >= 900, "{report:?}");
     assert!(report.deleted_by_size <= 1200, "{report:?}");
-    assert_eq!(report.deleted_by_size % 100, 0, "whole hours go: {report:?}");
+    assert_eq!(
+        report.deleted_by_size % 100,
+        0,
+        "whole hours go: {report:?}"
+    );
     let cutoff = report.size_cutoff.unwrap().nanos();
     let left = 2000 - report.deleted_by_size;
-    assert_eq!(common::labels(&common::search(&store, None, "*", 0)).0, left);
+    assert_eq!(
+        common::labels(&common::search(&store, None, "*", 0)).0,
+        left
+    );
     // Everything left is at or after the cut-off; the oldest hour is gone.
-    assert_eq!(common::labels(&common::search(&store, None, "label:h0i*", 0)).0, 0);
-    assert_eq!(common::labels(&common::search(&store, None, "label:h19i*", 0)).0, 100);
+    assert_eq!(
+        common::labels(&common::search(&store, None, "label:h0i*", 0)).0,
+        0
+    );
+    assert_eq!(
+        common::labels(&common::search(&store, None, "label:h19i*", 0)).0,
+        100
+    );
     assert_eq!(cutoff % hour, 0);
 }
 

@@ -12,20 +12,32 @@ use std::collections::BTreeSet;
 
 /// (query, expected labels)
 const CASES: &[(&str, &str)] = &[
-    ("*", "e01 e02 e03 e04 e05 e06 e07 e08 e09 e10 e11 e12 e13 e14 e15 e16 e17 e18 e19 e20 e21 e22 e23 e24 e25"),
+    (
+        "*",
+        "e01 e02 e03 e04 e05 e06 e07 e08 e09 e10 e11 e12 e13 e14 e15 e16 e17 e18 e19 e20 e21 e22 e23 e24 e25",
+    ),
     ("host.name:web01", "e01 e02 e08 e09 e14 e21"),
     ("host.name:WEB01", "e01 e02 e08 e09 e14 e21"),
     ("host.name:web03", "e04 e16 e18"),
     ("user.name:alice AND event.outcome:failure", "e01 e09 e21"),
     ("user.name:alice AND NOT event.outcome:failure", "e02"),
-    ("NOT host.name:web02", "e01 e02 e04 e05 e06 e08 e09 e10 e12 e14 e15 e16 e18 e21 e22 e23 e24 e25"),
+    (
+        "NOT host.name:web02",
+        "e01 e02 e04 e05 e06 e08 e09 e10 e12 e14 e15 e16 e18 e21 e22 e23 e24 e25",
+    ),
     ("user.name:svc_*", "e07 e08"),
     ("user.name:FRA*", "e11"),
-    ("host.name:web0?", "e01 e02 e03 e04 e07 e08 e09 e11 e13 e14 e16 e17 e18 e19 e20 e21"),
+    (
+        "host.name:web0?",
+        "e01 e02 e03 e04 e07 e08 e09 e11 e13 e14 e16 e17 e18 e19 e20 e21",
+    ),
     ("source.port:22", "e01 e02 e04 e07 e08 e09 e11 e16 e21"),
     ("source.port:[1000 TO 10000]", "e03 e06"),
     ("source.port > 1000", "e03 e06 e18 e25"),
-    ("source.ip:10.0.0.0/8", "e01 e02 e03 e07 e08 e09 e11 e17 e18 e21"),
+    (
+        "source.ip:10.0.0.0/8",
+        "e01 e02 e03 e07 e08 e09 e11 e17 e18 e21",
+    ),
     ("source.ip:10.0.0.0/25", "e01 e02 e07 e08 e09 e11 e17 e21"),
     ("source.ip:172.16.0.0/12", "e05 e06"),
     ("source.ip:10.0.0.9", "e17"),
@@ -33,7 +45,10 @@ const CASES: &[(&str, &str)] = &[
     ("\"password for alice\"", "e01 e02 e09 e21"),
     ("pass*", "e01 e02 e03 e04 e09 e11 e21"),
     ("erin", "e10"),
-    ("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "e11"),
+    (
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "e11",
+    ),
     ("tags:ssh", "e13"),
     ("tags:\"brute force\"", "e13"),
     ("rule.name:\"brute force\"", "e24"),
@@ -78,7 +93,9 @@ fn store_and_reference_evaluator_agree() {
             .map(label)
             .collect();
         if reference != expected {
-            failures.push(format!("{query}: evaluator {reference:?} != expected {expected:?}"));
+            failures.push(format!(
+                "{query}: evaluator {reference:?} != expected {expected:?}"
+            ));
         }
         for tenant in [None, Some("acme")] {
             let req = SearchRequest {
@@ -115,7 +132,12 @@ fn store_and_reference_evaluator_agree() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -133,7 +155,12 @@ fn limit_and_time_range_apply() {
     // web02 in acme between minute 6 (incl.) and 18 (excl.): e07 e11 e13 e17.
     assert_eq!(total, 4);
     assert_eq!(got, vec!["e17", "e13"]);
-    let (total, got) = common::labels(&common::search(&store, None, "host.name:web02 | head 1", 100));
+    let (total, got) = common::labels(&common::search(
+        &store,
+        None,
+        "host.name:web02 | head 1",
+        100,
+    ));
     assert_eq!((total, got), (7, vec!["e20".to_owned()]));
 }
 
@@ -143,6 +170,9 @@ fn tenant_scoped_get_never_crosses_tenants() {
     let (store, events) = loaded_store(dir.path());
     let globex = events.iter().find(|e| e.tenant == "globex").unwrap();
     assert!(store.get(Some("acme"), globex.id).unwrap().is_none());
-    assert_eq!(store.get(Some("globex"), globex.id).unwrap().unwrap().id, globex.id);
+    assert_eq!(
+        store.get(Some("globex"), globex.id).unwrap().unwrap().id,
+        globex.id
+    );
     assert_eq!(store.get(None, globex.id).unwrap().unwrap(), *globex);
 }

@@ -30,14 +30,20 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// One ingest token: who may send, and the tenant their events belong to.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestToken {
     /// A label for logs and metrics; never the secret.
     pub name: String,
+    /// The secret. Printed configurations show `<redacted>`.
+    #[serde(serialize_with = "redacted")]
     pub token: String,
     #[serde(default = "default_tenant")]
     pub tenant: String,
+}
+
+fn redacted<S: serde::Serializer>(_: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("<redacted>")
 }
 
 impl std::fmt::Debug for IngestToken {
@@ -90,8 +96,8 @@ fn default_json() -> Format {
     Format::Json
 }
 
-/// `[http_ingest]`: the HTTP ingest endpoints' settings and tokens.
-#[derive(Debug, Clone, Deserialize)]
+/// `[ingest.http]`: the HTTP ingest endpoints' settings and tokens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpIngestConfig {
     /// Largest request body as sent (compressed or not); larger bodies get 413.

@@ -11,9 +11,9 @@ use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
 /// Series a `timechart … by f` keeps before folding the rest into `OTHER`.
-const TIMECHART_SERIES: usize = 10;
+pub const TIMECHART_SERIES: usize = 10;
 /// Most buckets a timechart may produce.
-const MAX_BUCKETS: u64 = 100_000;
+pub const MAX_BUCKETS: u64 = 100_000;
 /// Column for rows whose `by` field is missing (timechart only; `stats` skips them).
 const NULL_SERIES: &str = "NULL";
 const OTHER_SERIES: &str = "OTHER";

@@ -5,6 +5,8 @@
 
 mod aggregate;
 
+pub use aggregate::{MAX_BUCKETS, TIMECHART_SERIES};
+
 use crate::ast::{SortKey, Stage};
 use crate::error::QueryError;
 use crate::eval::{Matcher, Num, scalar_text};

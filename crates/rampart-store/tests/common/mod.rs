@@ -2,10 +2,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use rampart_model::{Event, Origin, OriginKind, Raw, Timestamp};
+use rampart_store::{EmbeddedStore, EmbeddedStoreConfig, EventStore, SearchRequest, SearchResult};
 use serde_json::Value;
-use rampart_store::{
-    EmbeddedStore, EmbeddedStoreConfig, EventStore, SearchRequest, SearchResult,
-};
 use std::path::Path;
 use std::time::Duration;
 
@@ -33,7 +31,12 @@ pub fn event(label: &str, tenant: &str, ts: Timestamp) -> Event {
     e
 }
 
-pub fn search(store: &EmbeddedStore, tenant: Option<&str>, query: &str, limit: usize) -> SearchResult {
+pub fn search(
+    store: &EmbeddedStore,
+    tenant: Option<&str>,
+    query: &str,
+    limit: usize,
+) -> SearchResult {
     let search = rampart_query::parse(query).unwrap_or_else(|e| panic!("parse {query}: {e}"));
     let req = SearchRequest {
         tenant: tenant.map(str::to_owned),
@@ -71,8 +74,11 @@ pub fn table(result: SearchResult) -> (Vec<String>, Vec<Vec<serde_json::Value>>)
 
 /// The ~25 events of `tests/data/fixture.json`, each with a `label` field.
 pub fn fixture() -> Vec<Event> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fixture.json"))
-        .unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/fixture.json"
+    ))
+    .unwrap();
     let rows: Vec<Value> = serde_json::from_str(&text).unwrap();
     let base = Timestamp::parse_rfc3339("2024-03-01T09:00:00Z").unwrap();
     rows.into_iter()
@@ -102,4 +108,3 @@ pub fn loaded_store(dir: &std::path::Path) -> (EmbeddedStore, Vec<Event>) {
     store.refresh().unwrap();
     (store, events)
 }
-

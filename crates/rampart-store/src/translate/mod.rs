@@ -9,23 +9,28 @@
 //! range over values that may be numbers written as strings — the translator probes the
 //! current searcher: when the doubtful part matches no document, the query stays exact.
 
+mod terms;
+
 use crate::error::StoreError;
 use crate::schema::Fields;
 use rampart_model::Timestamp;
-use rampart_query::text::{Cidr, Glob, pieces};
 use rampart_query::parse_time;
+use rampart_query::text::{Cidr, Glob, pieces};
 use rampart_query::{Bound, Expr, Literal, Predicate, TextMatch};
 use std::net::IpAddr;
 use std::ops::Bound as RBound;
-use std::sync::Arc;
 use tantivy::collector::Count;
 use tantivy::query::{
-    AllQuery, AutomatonWeight, BooleanQuery, EmptyQuery, EnableScoring, ExistsQuery,
-    InvertedIndexRangeQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery,
-    Weight,
+    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, InvertedIndexRangeQuery, Occur, Query,
+    RangeQuery, RegexQuery, TermQuery,
 };
-use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{Searcher, Term};
+use terms::{
+    Num, bool_exists, could_match_number, json_bool_term, json_num_range_term, json_num_term,
+    json_regex, json_str_term, json_str_upper, nonstring_exists, parse_number, push_escaped,
+    wildcard_regex, word_pieces, words_query,
+};
 
 /// A translated filter: the query, and whether it is exact.
 pub(crate) struct Translated {
@@ -460,7 +465,9 @@ impl Translator<'_> {
                 _ => None,
             }
         };
-        let numeric = [&lo, &hi].iter().all(|l| l.as_ref().is_none_or(|l| num(l).is_some()));
+        let numeric = [&lo, &hi]
+            .iter()
+            .all(|l| l.as_ref().is_none_or(|l| num(l).is_some()));
         let scalar_any = || -> Box<dyn Query> {
             Box::new(BooleanQuery::new(vec![
                 (Occur::Should, self.json_regex_or_exists(path, ".*")),
@@ -540,343 +547,99 @@ fn looks_like_time(s: &str) -> bool {
     b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Num {
-    I(i64),
-    U(u64),
-    F(f64),
-}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rampart_model::{Event, Origin, OriginKind, Raw};
+    use serde_json::json;
+    use tantivy::{Index, IndexWriter, TantivyDocument};
 
-/// A number as the evaluator reads literal text: an i64, or digits with `.eE+-` as f64.
-fn parse_number(s: &str) -> Option<Num> {
-    if let Ok(i) = s.parse::<i64>() {
-        return Some(Num::I(i));
+    fn searcher_over(docs: &[serde_json::Value]) -> (Fields, Searcher) {
+        let index = Index::builder()
+            .schema(crate::schema::build_schema())
+            .create_in_ram()
+            .unwrap();
+        crate::schema::register_tokenizers(&index);
+        let fields = Fields::new(index.schema()).unwrap();
+        let mut writer: IndexWriter<TantivyDocument> = index.writer(20_000_000).unwrap();
+        for d in docs {
+            let mut e = Event::new(
+                Origin::new(OriginKind::Import, "t"),
+                Raw::Text("Failed password".into()),
+            );
+            e.tenant = d["tenant"].as_str().unwrap_or("acme").to_owned();
+            e.fields = d["fields"].as_object().unwrap().clone();
+            writer
+                .add_document(crate::schema::to_document(&fields, &mut e, b"{}"))
+                .unwrap();
+        }
+        writer.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        (fields, searcher)
     }
-    let numeric = s.bytes().any(|b| b.is_ascii_digit())
-        && s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
-    if !numeric {
-        return None;
-    }
-    s.parse::<f64>().ok().filter(|x| x.is_finite()).map(Num::F)
-}
 
-/// tantivy stores a JSON number in its canonical type: i64 when it fits, else u64, else f64.
-fn normalize(n: Num) -> Num {
-    match n {
-        Num::U(u) => match i64::try_from(u) {
-            Ok(i) => Num::I(i),
-            Err(_) => Num::U(u),
-        },
-        Num::F(x) => {
-            if x.fract() == 0.0 && x >= i64::MIN as f64 && x < i64::MAX as f64 {
-                Num::I(x as i64)
-            } else if x.fract() == 0.0 && x >= 0.0 && x < u64::MAX as f64 {
-                Num::U(x as u64)
-            } else {
-                Num::F(x)
+    /// (query, exact over clean data, exact over messy data)
+    #[test]
+    fn exactness_follows_what_the_index_holds() {
+        let clean = [
+            json!({"fields": {"host": {"name": "web01"}, "source": {"port": 22, "ip": "10.0.0.5"}, "url": {"path": "/a"}}}),
+        ];
+        let messy = [
+            json!({"tenant": "Initech", "fields": {"host": {"name": "web01"}, "source": {"port": "22", "ip": " 10.0.0.5"}}}),
+            json!({"fields": {"source": {"port": 8080}}}),
+        ];
+        let cases = [
+            ("host.name:web01", true, true),
+            ("user.name:svc_*", true, true),
+            ("source.port:22", true, true),
+            ("source.port > 1000", true, false),
+            ("source.port:2*", false, false),
+            ("source.ip:10.0.0.0/8", true, false),
+            ("source.ip:10.0.0.5", true, false),
+            ("url.path:/.*login.*/", false, false),
+            ("NOT url.path:/x/", false, false),
+            ("failed", true, true),
+            ("\"failed password\"", true, true),
+            ("pass*", true, true),
+            ("event.original:*eth0*", false, false),
+            ("tenant:acme", true, false),
+            ("@timestamp >= 2024-01-01", true, true),
+            ("host.name:web01 AND NOT source.port:22", true, true),
+        ];
+        let (cf, cs) = searcher_over(&clean);
+        let (mf, ms) = searcher_over(&messy);
+        for (query, exact_clean, exact_messy) in cases {
+            let search = rampart_query::parse(query).unwrap();
+            let clean = Translator {
+                fields: &cf,
+                searcher: &cs,
             }
-        }
-        i => i,
-    }
-}
-
-fn json_path_term(f: Field, path: &str) -> Term {
-    Term::from_field_json_path(f, path, true)
-}
-
-fn json_str_term(f: Field, path: &str, value: &str) -> Term {
-    let mut t = json_path_term(f, path);
-    t.append_type_and_str(value);
-    t
-}
-
-fn json_num_term(f: Field, path: &str, n: Num) -> Term {
-    let mut t = json_path_term(f, path);
-    match normalize(n) {
-        Num::I(i) => t.append_type_and_fast_value(i),
-        Num::U(u) => t.append_type_and_fast_value(u),
-        Num::F(x) => t.append_type_and_fast_value(x),
-    }
-    t
-}
-
-/// Range bounds keep their own type; the fast-field range converts to the column's type.
-fn json_num_range_term(f: Field, path: &str, n: Num) -> Term {
-    let mut t = json_path_term(f, path);
-    match n {
-        Num::I(i) => t.append_type_and_fast_value(i),
-        Num::U(u) => t.append_type_and_fast_value(u),
-        Num::F(x) => t.append_type_and_fast_value(x),
-    }
-    t
-}
-
-fn json_bool_term(f: Field, path: &str, b: bool) -> Term {
-    let mut t = json_path_term(f, path);
-    t.append_type_and_fast_value(b);
-    t
-}
-
-/// Documents holding a boolean at `path`.
-fn bool_exists(f: Field, path: &str) -> Box<dyn Query> {
-    Box::new(BooleanQuery::new(vec![
-        (
-            Occur::Should,
-            Box::new(TermQuery::new(
-                json_bool_term(f, path, true),
-                IndexRecordOption::Basic,
-            )) as Box<dyn Query>,
-        ),
-        (
-            Occur::Should,
-            Box::new(TermQuery::new(
-                json_bool_term(f, path, false),
-                IndexRecordOption::Basic,
-            )),
-        ),
-    ]))
-}
-
-/// The first term after every string term of `path` (exclusive upper bound).
-fn json_str_upper(f: Field, path: &str) -> Option<Term> {
-    // String terms are `path \0 s value`; the next type tag after `s` bounds them all.
-    let mut t = json_path_term(f, path);
-    t.append_bytes(&[b's' + 1]);
-    Some(t)
-}
-
-/// Documents holding a number or a boolean at `path`.
-fn nonstring_exists(f: Field, path: &str) -> Box<dyn Query> {
-    Box::new(BooleanQuery::new(vec![
-        (
-            Occur::Should,
-            Box::new(RangeQuery::new(
-                RBound::Included(json_num_range_term(f, path, Num::F(f64::MIN))),
-                RBound::Included(json_num_range_term(f, path, Num::F(f64::MAX))),
-            )) as Box<dyn Query>,
-        ),
-        (
-            Occur::Should,
-            Box::new(TermQuery::new(
-                json_bool_term(f, path, true),
-                IndexRecordOption::Basic,
-            )),
-        ),
-        (
-            Occur::Should,
-            Box::new(TermQuery::new(
-                json_bool_term(f, path, false),
-                IndexRecordOption::Basic,
-            )),
-        ),
-    ]))
-}
-
-/// Whether a wildcard pattern could match the text of a number.
-fn could_match_number(pattern: &str) -> bool {
-    pattern
-        .chars()
-        .filter(|c| !matches!(c, '*' | '?' | '\\'))
-        .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
-}
-
-const REGEX_META: &str = "\\.+*?()|[]{}^$#&-~";
-
-fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        push_escaped_char(out, c);
-    }
-}
-
-fn push_escaped_char(out: &mut String, c: char) {
-    if REGEX_META.contains(c) {
-        out.push('\\');
-        out.push(c);
-    } else if (c as u32) < 0x20 {
-        out.push_str(&format!("\\x{:02x}", c as u32));
-    } else {
-        out.push(c);
-    }
-}
-
-/// The regex of a `*`/`?` pattern over lower-cased values (escapes as in `Glob`).
-pub(crate) fn wildcard_regex(pattern: &str) -> String {
-    let mut re = String::with_capacity(pattern.len() * 2);
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                let lit = chars.next().unwrap_or('\\');
-                for l in lit.to_lowercase() {
-                    push_escaped_char(&mut re, l);
-                }
+            .translate(&search.filter)
+            .unwrap();
+            let messy = Translator {
+                fields: &mf,
+                searcher: &ms,
             }
-            '*' => re.push_str(".*"),
-            '?' => re.push('.'),
-            c => {
-                for l in c.to_lowercase() {
-                    push_escaped_char(&mut re, l);
-                }
-            }
+            .translate(&search.filter)
+            .unwrap();
+            assert_eq!(
+                (clean.exact, messy.exact),
+                (exact_clean, exact_messy),
+                "{query}"
+            );
         }
     }
-    re
-}
 
-/// A free-text piece as the index sees it: a lower-cased word, or a regex for one word.
-#[derive(Debug, Clone, PartialEq)]
-enum WordPiece {
-    Word(String),
-    Regex(String),
-}
-
-/// Split free text into word pieces exactly as `rampart_query::text::pieces` does, keeping
-/// wildcard pieces as regexes over one lower-cased word.
-fn word_pieces(text: &str, allow_wildcards: bool) -> Vec<WordPiece> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    let mut re = String::new();
-    let mut wild = false;
-    let flush = |word: &mut String, re: &mut String, wild: &mut bool, out: &mut Vec<WordPiece>| {
-        if word.is_empty() {
-            return;
-        }
-        out.push(if *wild {
-            WordPiece::Regex(std::mem::take(re))
-        } else {
-            WordPiece::Word(word.to_lowercase())
-        });
-        word.clear();
-        re.clear();
-        *wild = false;
-    };
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if allow_wildcards => match chars.next() {
-                Some(e) if rampart_query::text::is_word_char(e) => {
-                    word.push(e);
-                    for l in e.to_lowercase() {
-                        push_escaped_char(&mut re, l);
-                    }
-                }
-                _ => flush(&mut word, &mut re, &mut wild, &mut out),
-            },
-            '*' | '?' if allow_wildcards => {
-                word.push(c);
-                re.push_str(if c == '*' { ".*" } else { "." });
-                wild = true;
-            }
-            c if rampart_query::text::is_word_char(c) => {
-                word.push(c);
-                for l in c.to_lowercase() {
-                    push_escaped_char(&mut re, l);
-                }
-            }
-            _ => flush(&mut word, &mut re, &mut wild, &mut out),
-        }
-    }
-    flush(&mut word, &mut re, &mut wild, &mut out);
-    out
-}
-
-/// Query matching consecutive words of the text field against `pieces`.
-fn words_query(field: Field, ps: &[WordPiece]) -> Result<Option<Box<dyn Query>>, StoreError> {
-    Ok(Some(match ps {
-        [] => return Ok(None),
-        [WordPiece::Word(w)] => Box::new(TermQuery::new(
-            Term::from_field_text(field, w),
-            IndexRecordOption::Basic,
-        )),
-        [WordPiece::Regex(re)] => Box::new(
-            RegexQuery::from_pattern(&format!("(?s){re}"), field)
-                .map_err(|e| StoreError::UnsupportedQuery(e.to_string()))?,
-        ),
-        _ if ps.iter().all(|p| matches!(p, WordPiece::Word(_))) => {
-            let terms = ps
-                .iter()
-                .filter_map(|p| match p {
-                    WordPiece::Word(w) => Some(Term::from_field_text(field, w)),
-                    WordPiece::Regex(_) => None,
-                })
-                .collect();
-            Box::new(PhraseQuery::new(terms))
-        }
-        _ => {
-            let regexes = ps
-                .iter()
-                .map(|p| match p {
-                    WordPiece::Word(w) => {
-                        let mut re = String::new();
-                        push_escaped(&mut re, w);
-                        re
-                    }
-                    WordPiece::Regex(re) => format!("(?s){re}"),
-                })
-                .collect();
-            let mut q = tantivy::query::RegexPhraseQuery::new(field, regexes);
-            q.set_max_expansions(1 << 16);
-            Box::new(q)
-        }
-    }))
-}
-
-/// A regex over the string values at a JSON path (the regex must match the whole value).
-fn json_regex(f: Field, path: &str, value_regex: &str) -> Result<Box<dyn Query>, StoreError> {
-    let path_term = json_path_term(f, path);
-    // The key of a JSON term in the term dictionary: path bytes, end-of-path, type, value.
-    let path_bytes = path_term.serialized_value_bytes().to_vec();
-    let mut re = String::from("(?s)");
-    for &b in &path_bytes {
-        push_escaped_char(&mut re, char::from(b));
-    }
-    re.push_str("s(?:");
-    re.push_str(value_regex);
-    re.push(')');
-    let regex = tantivy_fst::Regex::new(&re)
-        .map_err(|e| StoreError::UnsupportedQuery(format!("regex '{value_regex}': {e}")))?;
-    Ok(Box::new(JsonRegexQuery {
-        field: f,
-        path_bytes,
-        regex: Arc::new(regex),
-    }))
-}
-
-/// [`RegexQuery`] restricted to one JSON path.
-struct JsonRegexQuery {
-    field: Field,
-    path_bytes: Vec<u8>,
-    regex: Arc<tantivy_fst::Regex>,
-}
-
-impl std::fmt::Debug for JsonRegexQuery {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonRegexQuery")
-            .field("field", &self.field)
-            .field("path", &String::from_utf8_lossy(&self.path_bytes))
-            .finish()
-    }
-}
-
-impl Clone for JsonRegexQuery {
-    fn clone(&self) -> Self {
-        JsonRegexQuery {
-            field: self.field,
-            path_bytes: self.path_bytes.clone(),
-            regex: self.regex.clone(),
+    #[test]
+    fn wildcards_become_anchored_lowercase_regexes() {
+        for (pattern, regex) in [
+            ("svc_*", "svc_.*"),
+            ("Web0?", "web0."),
+            ("a.b*", "a\\.b.*"),
+            ("lit\\*star", "lit\\*star"),
+        ] {
+            assert_eq!(terms::wildcard_regex(pattern), regex, "{pattern}");
         }
     }
 }
-
-impl Query for JsonRegexQuery {
-    fn weight(&self, _scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        Ok(Box::new(AutomatonWeight::<tantivy_fst::Regex>::new_for_json_path(
-            self.field,
-            self.regex.clone(),
-            &self.path_bytes,
-        )))
-    }
-}
-
