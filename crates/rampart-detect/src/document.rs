@@ -218,6 +218,7 @@ impl Document for rampart_model::Event {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -237,7 +238,13 @@ mod tests {
             (&["Event.System.Provider.Name"], FieldRef::Str("Sysmon")),
             (&["Event.EventData.Image"], FieldRef::Str("C:\\x.exe")),
             (&["process.command_line"], FieldRef::Str("flat wins")),
-            (&["Event.EventData.SubjectUserName", "Event.UserData.*.SubjectUserName"], FieldRef::Str("bob")),
+            (
+                &[
+                    "Event.EventData.SubjectUserName",
+                    "Event.UserData.*.SubjectUserName",
+                ],
+                FieldRef::Str("bob"),
+            ),
             (&["Event.EventData.Nope"], FieldRef::Missing),
             (&["Event.System.EventID.x"], FieldRef::Missing),
             (&["n"], FieldRef::Null),
@@ -247,7 +254,11 @@ mod tests {
             (&["Event.System"], FieldRef::Object),
         ];
         for (paths, want) in cases {
-            assert_eq!(doc.field(&FieldKey::with_candidates(paths)), *want, "{paths:?}");
+            assert_eq!(
+                doc.field(&FieldKey::with_candidates(paths)),
+                *want,
+                "{paths:?}"
+            );
         }
         let list = doc.field(&FieldKey::new("process.args"));
         assert!(matches!(list, FieldRef::List(l) if l.len() == 2));

@@ -236,7 +236,9 @@ impl Engine {
                     .iter()
                     .map(|t| {
                         let needle = match t {
-                            Test::Lit { .. } | Test::NumEq(_) | Test::Pattern { gate: Some(_), .. } => {
+                            Test::Lit { .. }
+                            | Test::NumEq(_)
+                            | Test::Pattern { gate: Some(_), .. } => {
                                 needle_rule.push(NONE);
                                 (needle_rule.len() - 1) as u32
                             }
@@ -272,7 +274,14 @@ impl Engine {
                     && !p.tests.is_empty()
                     && p.tests.iter().all(|t| t.needle != NONE)
             };
-            if kleene(&conds[ri], &|i| if gated(&preds[i as usize]) { K::F } else { K::U }) == K::F {
+            if kleene(&conds[ri], &|i| {
+                if gated(&preds[i as usize]) {
+                    K::F
+                } else {
+                    K::U
+                }
+            }) == K::F
+            {
                 for p in &preds[base..] {
                     if gated(p) {
                         for t in &p.tests {
@@ -291,7 +300,8 @@ impl Engine {
             })
             .collect();
 
-        let (schemas, classes) = mapping::compile_classes(mappings, routing == Routing::ByLogSource);
+        let (schemas, classes) =
+            mapping::compile_classes(mappings, routing == Routing::ByLogSource);
         let mut buckets = Vec::with_capacity(classes.len());
         for class in &classes {
             let keys: Vec<FieldKey> = fields

@@ -31,6 +31,7 @@ pub mod mapping;
 mod value;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod language_tests;
 
 pub use document::{Document, FieldKey, FieldPath, FieldRef};

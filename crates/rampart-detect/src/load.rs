@@ -261,7 +261,11 @@ impl RuleSet {
     }
 
     /// Load the (possibly multi-document) YAML `text`; `origin` names it in diagnostics.
-    pub fn from_yaml_str(text: &str, origin: &str, opts: &LoadOptions) -> (RuleSet, Vec<Diagnostic>) {
+    pub fn from_yaml_str(
+        text: &str,
+        origin: &str,
+        opts: &LoadOptions,
+    ) -> (RuleSet, Vec<Diagnostic>) {
         let mut set = RuleSet::default();
         let mut diags = Vec::new();
         let mut filters = Vec::new();
@@ -295,7 +299,11 @@ impl RuleSet {
             diags.push(diag(None, "yaml", e.clone()));
         }
         for rule in &collection.rules {
-            let meta = meta_from!(rule, LogSource::from(&rule.logsource), Some(path.to_owned()));
+            let meta = meta_from!(
+                rule,
+                LogSource::from(&rule.logsource),
+                Some(path.to_owned())
+            );
             match compile::compile(
                 &rule.detection.named,
                 &rule.detection.conditions,
@@ -345,7 +353,11 @@ impl RuleSet {
                             || rule.meta.name.as_deref() == Some(t.as_str())
                             || rule.meta.title == *t
                     });
-                if !targeted || fls.as_ref().is_some_and(|l| !filter_applies(l, &rule.meta.logsource)) {
+                if !targeted
+                    || fls
+                        .as_ref()
+                        .is_some_and(|l| !filter_applies(l, &rule.meta.logsource))
+                {
                     continue;
                 }
                 match compile::add_filter(
@@ -435,13 +447,8 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>
         let path = entry.path();
         match entry.file_type() {
             Ok(t) if t.is_dir() => collect_files(&path, out, diags),
-            Ok(t) if t.is_file() => {
-                if path
-                    .extension()
-                    .is_some_and(|x| x == "yml" || x == "yaml")
-                {
-                    out.push(path);
-                }
+            Ok(t) if t.is_file() && path.extension().is_some_and(|x| x == "yml" || x == "yaml") => {
+                out.push(path);
             }
             _ => {}
         }

@@ -15,9 +15,15 @@ use std::path::Path;
 /// The mapping files shipped with the crate, in the order schemas are tried.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("windows.yml", include_str!("../mappings/windows.yml")),
-    ("ecs_windows.yml", include_str!("../mappings/ecs_windows.yml")),
+    (
+        "ecs_windows.yml",
+        include_str!("../mappings/ecs_windows.yml"),
+    ),
     ("linux.yml", include_str!("../mappings/linux.yml")),
-    ("linux_auditd.yml", include_str!("../mappings/linux_auditd.yml")),
+    (
+        "linux_auditd.yml",
+        include_str!("../mappings/linux_auditd.yml"),
+    ),
     ("web.yml", include_str!("../mappings/web.yml")),
     ("generic.yml", include_str!("../mappings/generic.yml")),
 ];
@@ -327,7 +333,11 @@ pub(crate) fn compile_classes(
                             services: union(&ch_class.services, &ev.services),
                             categories: union(&ch_class.categories, &ev.categories),
                         },
-                        fields: ev.fields.iter().map(|(k, v)| (k.clone(), v.to_vec())).collect(),
+                        fields: ev
+                            .fields
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.to_vec()))
+                            .collect(),
                     });
                     for id in &ev.ids {
                         by_id.entry(*id).or_insert(idx);
@@ -368,6 +378,7 @@ pub(crate) fn resolve_field(m: &Mappings, class: &ClassSpec, name: &str) -> Fiel
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -404,8 +415,16 @@ mod tests {
             (win(sysmon, 13), "registry_event", "sysmon"),
             (win(sysmon, 22), "dns_query", "sysmon"),
             (win("security", 4688), "process_creation", "security"),
-            (win("Microsoft-Windows-PowerShell/Operational", 4104), "ps_script", "powershell"),
-            (win("Windows PowerShell", 400), "ps_classic_start", "powershell-classic"),
+            (
+                win("Microsoft-Windows-PowerShell/Operational", 4104),
+                "ps_script",
+                "powershell",
+            ),
+            (
+                win("Windows PowerShell", 400),
+                "ps_classic_start",
+                "powershell-classic",
+            ),
         ];
         for (doc, category, service) in cases {
             let c = class_of(doc);

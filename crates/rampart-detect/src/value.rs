@@ -111,9 +111,7 @@ fn lit_matches(op: StrOp, text: &str, ci: bool, hay: &str) -> bool {
         StrOp::Exact => h.eq_ignore_ascii_case(n),
         StrOp::StartsWith => h.len() >= n.len() && h[..n.len()].eq_ignore_ascii_case(n),
         StrOp::EndsWith => h.len() >= n.len() && h[h.len() - n.len()..].eq_ignore_ascii_case(n),
-        StrOp::Contains => {
-            n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
-        }
+        StrOp::Contains => n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n)),
     }
 }
 
@@ -133,8 +131,12 @@ pub(crate) fn test_value<'a>(
             .any(|i| test_value(t, FieldRef::from_json(i), fieldref));
     }
     match t {
-        Test::Lit { op, text, ci } => with_text(v, |s| lit_matches(*op, text, *ci, s)).unwrap_or(false),
-        Test::Pattern { re, .. } | Test::Regex(re) => with_text(v, |s| re.is_match(s)).unwrap_or(false),
+        Test::Lit { op, text, ci } => {
+            with_text(v, |s| lit_matches(*op, text, *ci, s)).unwrap_or(false)
+        }
+        Test::Pattern { re, .. } | Test::Regex(re) => {
+            with_text(v, |s| re.is_match(s)).unwrap_or(false)
+        }
         Test::NumEq(n) => as_number(v).is_some_and(|x| (x - n).abs() < f64::EPSILON),
         Test::NumCmp(op, n) => as_number(v).is_some_and(|x| match op {
             NumOp::Gt => x > *n,
@@ -145,17 +147,24 @@ pub(crate) fn test_value<'a>(
         Test::Bool(b) => match v {
             FieldRef::Bool(x) => x == *b,
             FieldRef::Str(s) => {
-                let truthy = ["true", "1", "yes"].iter().any(|w| s.eq_ignore_ascii_case(w));
-                let falsy = ["false", "0", "no"].iter().any(|w| s.eq_ignore_ascii_case(w));
+                let truthy = ["true", "1", "yes"]
+                    .iter()
+                    .any(|w| s.eq_ignore_ascii_case(w));
+                let falsy = ["false", "0", "no"]
+                    .iter()
+                    .any(|w| s.eq_ignore_ascii_case(w));
                 if *b { truthy } else { falsy }
             }
             _ => false,
         },
         Test::Null => matches!(v, FieldRef::Null),
-        Test::Cidr(net) => with_text(v, |s| s.parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip)))
-            .unwrap_or(false),
+        Test::Cidr(net) => {
+            with_text(v, |s| s.parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip))).unwrap_or(false)
+        }
         Test::FieldRef { op, ci, .. } => fieldref_matches(v, fieldref(), *op, *ci),
-        Test::TimePart(part, n) => time_part(v, *part).is_some_and(|x| (x as f64 - n).abs() < f64::EPSILON),
+        Test::TimePart(part, n) => {
+            time_part(v, *part).is_some_and(|x| (x as f64 - n).abs() < f64::EPSILON)
+        }
     }
 }
 
@@ -203,7 +212,9 @@ pub(crate) fn time_part(v: FieldRef<'_>, part: TimePart) -> Option<i64> {
         FieldRef::Int(_) | FieldRef::UInt(_) | FieldRef::Float(_) => {
             let n = as_number(v)? as i64;
             let secs = if n > 1_000_000_000_000 { n / 1000 } else { n };
-            jiff::Timestamp::from_second(secs).ok()?.to_zoned(TimeZone::UTC)
+            jiff::Timestamp::from_second(secs)
+                .ok()?
+                .to_zoned(TimeZone::UTC)
         }
         _ => return None,
     };
@@ -218,6 +229,7 @@ pub(crate) fn time_part(v: FieldRef<'_>, part: TimePart) -> Option<i64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -242,12 +254,36 @@ mod tests {
     #[test]
     fn time_parts() {
         let cases: &[(FieldRef<'_>, TimePart, Option<i64>)] = &[
-            (FieldRef::Str("2024-03-05T07:08:09Z"), TimePart::Hour, Some(7)),
-            (FieldRef::Str("2024-03-05T07:08:09+02:00"), TimePart::Hour, Some(5)),
-            (FieldRef::Str("2024-03-05 07:08:09"), TimePart::Minute, Some(8)),
-            (FieldRef::Str("2024-03-05T07:08:09.123"), TimePart::Day, Some(5)),
-            (FieldRef::Str("2024-03-05T07:08:09Z"), TimePart::Week, Some(10)),
-            (FieldRef::Str("2024-03-05T07:08:09Z"), TimePart::Month, Some(3)),
+            (
+                FieldRef::Str("2024-03-05T07:08:09Z"),
+                TimePart::Hour,
+                Some(7),
+            ),
+            (
+                FieldRef::Str("2024-03-05T07:08:09+02:00"),
+                TimePart::Hour,
+                Some(5),
+            ),
+            (
+                FieldRef::Str("2024-03-05 07:08:09"),
+                TimePart::Minute,
+                Some(8),
+            ),
+            (
+                FieldRef::Str("2024-03-05T07:08:09.123"),
+                TimePart::Day,
+                Some(5),
+            ),
+            (
+                FieldRef::Str("2024-03-05T07:08:09Z"),
+                TimePart::Week,
+                Some(10),
+            ),
+            (
+                FieldRef::Str("2024-03-05T07:08:09Z"),
+                TimePart::Month,
+                Some(3),
+            ),
             (FieldRef::Int(1_700_000_000), TimePart::Year, Some(2023)),
             (FieldRef::Int(1_700_000_000_000), TimePart::Year, Some(2023)),
             (FieldRef::Str("yesterday"), TimePart::Year, None),

@@ -1,4 +1,5 @@
 //! Loading the SigmaHQ corpus: compile rate and failure reasons by category.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 use rampart_detect::{LoadOptions, RuleSet};
@@ -6,7 +7,9 @@ use std::collections::BTreeMap;
 
 #[test]
 fn sigmahq_corpus_compiles() {
-    let Some(shared) = common::shared("sigma corpus load") else { return };
+    let Some(shared) = common::shared("sigma corpus load") else {
+        return;
+    };
     let mut total_ok = 0;
     let mut total_bad = 0;
     for dir in common::RULE_DIRS {
@@ -16,7 +19,10 @@ fn sigmahq_corpus_compiles() {
         let elapsed = t.elapsed();
         let mut by_cat: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for d in &diags {
-            by_cat.entry(d.category.as_str()).or_default().push(d.to_string());
+            by_cat
+                .entry(d.category.as_str())
+                .or_default()
+                .push(d.to_string());
         }
         let rate = set.len() as f64 / (set.len() + diags.len()).max(1) as f64 * 100.0;
         println!(

@@ -1,4 +1,5 @@
 //! Differential test: every EVTX corpus event against every SigmaHQ rule, Rampart vs rsigma-eval 0.23.0.
+#![allow(clippy::unwrap_used)]
 //!
 //! Like is compared with like: neither engine routes by log source (Rampart with
 //! [`Routing::AllRules`]); Rampart reads the nested event through its built-in Windows
@@ -11,7 +12,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[test]
 fn same_matches_as_rsigma() {
-    let Some(shared) = common::shared("differential test") else { return };
+    let Some(shared) = common::shared("differential test") else {
+        return;
+    };
     let events = common::evtx_events(&shared.join("datasets/evtx-attack-samples"));
     assert!(!events.is_empty());
 
@@ -22,8 +25,12 @@ fn same_matches_as_rsigma() {
         let (set, _) = RuleSet::load_dir(&shared.join("sigma").join(dir), &LoadOptions::default());
         ours.extend(set);
         for f in common::files(&shared.join("sigma").join(dir), "yml") {
-            let Ok(text) = std::fs::read_to_string(&f) else { continue };
-            let Ok(c) = rsigma_parser::parse_sigma_yaml(&text) else { continue };
+            let Ok(text) = std::fs::read_to_string(&f) else {
+                continue;
+            };
+            let Ok(c) = rsigma_parser::parse_sigma_yaml(&text) else {
+                continue;
+            };
             for r in &c.rules {
                 if theirs.add_rule(r).is_err() {
                     their_failed += 1;
@@ -69,7 +76,10 @@ fn same_matches_as_rsigma() {
             examples.entry(e).or_insert_with(|| flat.to_string());
         }
     }
-    println!("matches: rampart {n_ours}, rsigma {n_theirs}, disagreeing rules {}", diffs.len());
+    println!(
+        "matches: rampart {n_ours}, rsigma {n_theirs}, disagreeing rules {}",
+        diffs.len()
+    );
     for ((rule, side), n) in &diffs {
         println!("  {side}: {rule} ({n} events)");
         if let Some(ex) = examples.get(&(rule.clone(), *side)) {
@@ -79,6 +89,13 @@ fn same_matches_as_rsigma() {
     // Disagreements explained as documented rsigma deviations from the specification
     // (see the README, "Differential test"); everything else must agree.
     let explained: &[&str] = &[];
-    let unexplained: Vec<_> = diffs.keys().filter(|(r, _)| !explained.contains(&r.as_str())).collect();
-    assert!(unexplained.is_empty(), "{} unexplained disagreements", unexplained.len());
+    let unexplained: Vec<_> = diffs
+        .keys()
+        .filter(|(r, _)| !explained.contains(&r.as_str()))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "{} unexplained disagreements",
+        unexplained.len()
+    );
 }

@@ -295,7 +295,7 @@ impl EventStore for EmbeddedStore {
         let count = events.len();
         if count == 0 {
             return Ok(AppendReceipt {
-                first_seq: self.inner.counters.committed_seq.load(Ordering::Relaxed) + 1,
+                first_seq: 0,
                 count: 0,
             });
         }

@@ -16,7 +16,18 @@
 //!   on open the WAL is replayed from the next one, so after any crash every acknowledged
 //!   event is searchable once.
 //! - Events become searchable within about `commit_interval` (1 s by default), or at once
-//!   after [`EventStore::refresh`].
+//!   after [`EventStore::refresh`], as long as ingest stays below the indexing rate;
+//!   beyond that, appends block once `max_lag_events` wait for the indexer and fail with
+//!   [`StoreError::Overloaded`] after `overload_wait`.
+//!
+//! # Layout and measured costs
+//! `dir/wal/` holds the log (records are the serde_json form of [`Event`], about 610 bytes
+//! for a typical parsed syslog line — kept over a binary codec because the same bytes are
+//! the stored document, readable by any tool); `dir/index/` the tantivy index (schema in
+//! `schema.rs`; zstd document store, about 160 bytes per such event on disk). Filters are
+//! translated to index queries that are either exact or checked against the reference
+//! evaluator; `stats`/`top`/`rare`/`timechart` with `count()` run on fast-field columns;
+//! everything else runs through `rampart_query::exec` over loaded events.
 
 mod aggs;
 mod embedded;
@@ -50,15 +61,16 @@ pub trait EventStore: Send + Sync {
     fn close(&self) -> Result<(), StoreError>;
 }
 
-/// What an append was given: the WAL sequence number of its first event and how many.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What an append was given: the WAL sequence number of its first event and how many
+/// (`first_seq` is 0 for an empty append).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppendReceipt {
     pub first_seq: u64,
     pub count: usize,
 }
 
 /// One search: the parsed query, scoped to a tenant and a time range.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchRequest {
     /// `None` searches all tenants.
     pub tenant: Option<String>,
@@ -84,13 +96,13 @@ impl SearchRequest {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchResponse {
     pub took_ms: f64,
     pub result: SearchResult,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SearchResult {
     /// Matching events, newest first; `total` counts all matches, not only those returned.
@@ -103,7 +115,7 @@ pub enum SearchResult {
 }
 
 /// Counters and sizes of a store.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StoreStats {
     /// Events acknowledged since the store was opened.
     pub events_appended: u64,
@@ -149,7 +161,7 @@ pub struct RetentionPolicy {
 }
 
 /// What one retention run deleted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetentionReport {
     pub deleted_by_age: u64,
     pub deleted_by_size: u64,

@@ -1,4 +1,5 @@
 //! Helpers shared by the corpus tests: locating `../shared`, reading EVTX events, flattening them for rsigma.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use rampart_model::{Event, Origin, OriginKind};
@@ -21,7 +22,9 @@ pub fn shared(what: &str) -> Option<PathBuf> {
 pub const RULE_DIRS: &[&str] = &["rules", "rules-emerging-threats", "rules-threat-hunting"];
 
 fn collect(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -43,7 +46,8 @@ pub fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
 pub fn evtx_events(dir: &Path) -> Vec<Event> {
     let mut out = Vec::new();
     for f in files(dir, "evtx") {
-        let Ok(records) = rampart_parse::evtx::read_file(&f, Origin::new(OriginKind::File, "test")) else {
+        let Ok(records) = rampart_parse::evtx::read_file(&f, Origin::new(OriginKind::File, "test"))
+        else {
             continue;
         };
         out.extend(records.flatten());
@@ -55,7 +59,11 @@ fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
     match v {
         Value::Object(m) => {
             for (k, c) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 leaves(&p, c, out);
             }
         }
@@ -98,10 +106,28 @@ pub fn flatten_windows(fields: &Map<String, Value>) -> Value {
         ("Opcode", &["Event.System.Opcode"]),
         ("Keywords", &["Event.System.Keywords"]),
         ("EventRecordID", &["Event.System.EventRecordID"]),
-        ("Version", &["Event.EventData.Version", "Event.System.Version"]),
-        ("ProcessID", &["Event.EventData.ProcessID", "Event.System.Execution.ProcessID"]),
-        ("ThreadID", &["Event.EventData.ThreadID", "Event.System.Execution.ThreadID"]),
-        ("SecurityID", &["Event.EventData.SecurityID", "Event.System.Security.UserID"]),
+        (
+            "Version",
+            &["Event.EventData.Version", "Event.System.Version"],
+        ),
+        (
+            "ProcessID",
+            &[
+                "Event.EventData.ProcessID",
+                "Event.System.Execution.ProcessID",
+            ],
+        ),
+        (
+            "ThreadID",
+            &[
+                "Event.EventData.ThreadID",
+                "Event.System.Execution.ThreadID",
+            ],
+        ),
+        (
+            "SecurityID",
+            &["Event.EventData.SecurityID", "Event.System.Security.UserID"],
+        ),
     ];
     for (name, paths) in explicit {
         flat.remove(*name);
