@@ -98,15 +98,28 @@ fn row(name: &str, value: String, note: &str) {
 }
 
 pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
-    crate::init_logging(&crate::config::LogConfig { format: "text".into(), level: "warn".into() });
+    crate::init_logging(&crate::config::LogConfig {
+        format: "text".into(),
+        level: "warn".into(),
+    });
     let tmp = tempfile::Builder::new().prefix("rampart-bench").tempdir()?;
     let root = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
     std::fs::create_dir_all(&root)?;
-    println!("rampart bench: {} events for ingest, {} for search, {} cores", args.events, args.search_events, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "rampart bench: {} events for ingest, {} for search, {} cores",
+        args.events,
+        args.search_events,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
 
     let lines = synthetic_lines(args.events, 7);
-    let parser = Parser::new(ParserConfig { format: Format::Auto, ..ParserConfig::default() })
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let parser = Parser::new(ParserConfig {
+        format: Format::Auto,
+        ..ParserConfig::default()
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let origin = Origin::new(OriginKind::SyslogTcp, "bench");
 
     // 1. parse only (one thread).
@@ -120,20 +133,34 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
         parse_errors += ev.parse_error.is_some() as usize;
     }
     let parse_eps = lines.len() as f64 / t.elapsed().as_secs_f64();
-    row("parse only (1 thread)", format!("{parse_eps:.0} ev/s"), &format!("baseline 1.00x; {parse_errors} parse errors"));
+    row(
+        "parse only (1 thread)",
+        format!("{parse_eps:.0} ev/s"),
+        &format!("baseline 1.00x; {parse_errors} parse errors"),
+    );
 
     // 2. parse + WAL (durable append, 1 thread, batches of 1000; indexing runs behind).
-    let store_cfg = rampart_store::EmbeddedStoreConfig { max_lag_events: u64::MAX / 2, ..cfg.store_config()? };
+    let store_cfg = rampart_store::EmbeddedStoreConfig {
+        max_lag_events: u64::MAX / 2,
+        ..cfg.store_config()?
+    };
     let wal_dir = root.join("wal-bench");
     let store = EmbeddedStore::open(&wal_dir, store_cfg.clone())?;
     let t = Instant::now();
     for chunk in lines.chunks(1000) {
-        let batch: Vec<_> = chunk.iter().map(|l| parser.parse(l.as_bytes(), origin.clone())).collect();
+        let batch: Vec<_> = chunk
+            .iter()
+            .map(|l| parser.parse(l.as_bytes(), origin.clone()))
+            .collect();
         store.append(batch)?;
     }
     let wal_secs = t.elapsed().as_secs_f64();
     let wal_eps = lines.len() as f64 / wal_secs;
-    row("parse + WAL append (fsync'd)", format!("{wal_eps:.0} ev/s"), &format!("{:.2}x of parse only", wal_eps / parse_eps));
+    row(
+        "parse + WAL append (fsync'd)",
+        format!("{wal_eps:.0} ev/s"),
+        &format!("{:.2}x of parse only", wal_eps / parse_eps),
+    );
     store.refresh()?;
     store.close()?;
     drop(store);
@@ -141,12 +168,20 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
     // 3. end to end: TCP syslog → parse → WAL → index, until searchable.
     let e2e_dir = root.join("e2e-bench");
     let store: Arc<dyn EventStore> = Arc::new(EmbeddedStore::open(&e2e_dir, store_cfg.clone())?);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let (e2e_eps, search_ready) = runtime.block_on(async {
         let sink: Arc<dyn EventSink> = Arc::new(crate::sink::StoreSink::new(store.clone()));
         let metrics = IngestMetrics::new();
-        let tcp = SyslogTcpConfig { bind: ([127, 0, 0, 1], 0).into(), ..SyslogTcpConfig::default() };
-        let handle = tcp.spawn(sink, metrics).await.context("starting the TCP listener")?;
+        let tcp = SyslogTcpConfig {
+            bind: ([127, 0, 0, 1], 0).into(),
+            ..SyslogTcpConfig::default()
+        };
+        let handle = tcp
+            .spawn(sink, metrics)
+            .await
+            .context("starting the TCP listener")?;
         let addr = handle.local_addr().context("listener address")?;
         let per_conn = lines.len().div_ceil(args.connections);
         let payloads: Vec<Vec<u8>> = lines
@@ -172,7 +207,9 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
             }));
         }
         for s in senders {
-            s.await.context("sender task")?.context("sending over TCP")?;
+            s.await
+                .context("sender task")?
+                .context("sending over TCP")?;
         }
         let n = lines.len() as u64;
         let deadline = Instant::now() + Duration::from_secs(600);
@@ -182,7 +219,10 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
                 break;
             }
             if Instant::now() > deadline {
-                anyhow::bail!("end-to-end: only {} of {n} events searchable after 10 minutes", stats.events_indexed);
+                anyhow::bail!(
+                    "end-to-end: only {} of {n} events searchable after 10 minutes",
+                    stats.events_indexed
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -190,11 +230,26 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
         handle.shutdown().await;
         Ok::<_, anyhow::Error>((n as f64 / e2e, e2e))
     })?;
-    row("end to end: TCP syslog -> durable -> searchable", format!("{e2e_eps:.0} ev/s"), &format!("{:.2}x of parse only; {} connections; {search_ready:.1}s", e2e_eps / parse_eps, args.connections));
+    row(
+        "end to end: TCP syslog -> durable -> searchable",
+        format!("{e2e_eps:.0} ev/s"),
+        &format!(
+            "{:.2}x of parse only; {} connections; {search_ready:.1}s",
+            e2e_eps / parse_eps,
+            args.connections
+        ),
+    );
     store.close()?;
     drop(store);
     let bytes = dir_bytes(&e2e_dir);
-    row("bytes on disk per event (WAL trimmed + index)", format!("{:.1}", bytes as f64 / lines.len() as f64), &format!("raw lines average {:.1} bytes", lines.iter().map(|l| l.len()).sum::<usize>() as f64 / lines.len() as f64));
+    row(
+        "bytes on disk per event (WAL trimmed + index)",
+        format!("{:.1}", bytes as f64 / lines.len() as f64),
+        &format!(
+            "raw lines average {:.1} bytes",
+            lines.iter().map(|l| l.len()).sum::<usize>() as f64 / lines.len() as f64
+        ),
+    );
 
     // 4. search latency over a large store.
     if !args.skip_search {
@@ -209,7 +264,10 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
             let lines = synthetic_lines(n, seed);
             seed += 1;
             for chunk in lines.chunks(5000) {
-                let batch: Vec<_> = chunk.iter().map(|l| parser.parse(l.as_bytes(), origin.clone())).collect();
+                let batch: Vec<_> = chunk
+                    .iter()
+                    .map(|l| parser.parse(l.as_bytes(), origin.clone()))
+                    .collect();
                 store.append(batch)?;
             }
             made += n;
@@ -218,16 +276,42 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
         store.refresh()?;
         eprintln!();
         let load = t.elapsed().as_secs_f64();
-        row("search store load (parse+WAL+index, 1 writer)", format!("{:.0} ev/s", made as f64 / load), &format!("{made} events in {load:.0}s"));
+        row(
+            "search store load (parse+WAL+index, 1 writer)",
+            format!("{:.0} ev/s", made as f64 / load),
+            &format!("{made} events in {load:.0}s"),
+        );
         let queries = [
-            ("selective: user.name:user42 AND event.outcome:failure", "user.name:user42 AND event.outcome:failure", 50),
-            ("free text: \"Failed password\" AND host.name:host7", "\"Failed password\" AND host.name:host7", 30),
-            ("aggregation: * | stats count() by source.ip", "* | stats count() by source.ip", 10),
-            ("aggregation: event.outcome:failure | top 10 user.name", "event.outcome:failure | top 10 user.name", 10),
+            (
+                "selective: user.name:user42 AND event.outcome:failure",
+                "user.name:user42 AND event.outcome:failure",
+                50,
+            ),
+            (
+                "free text: \"Failed password\" AND host.name:host7",
+                "\"Failed password\" AND host.name:host7",
+                30,
+            ),
+            (
+                "aggregation: * | stats count() by source.ip",
+                "* | stats count() by source.ip",
+                10,
+            ),
+            (
+                "aggregation: event.outcome:failure | top 10 user.name",
+                "event.outcome:failure | top 10 user.name",
+                10,
+            ),
         ];
         for (name, q, runs) in queries {
             let search = rampart_query::parse(q).map_err(|e| anyhow::anyhow!("{}", e.render(q)))?;
-            let req = SearchRequest { tenant: None, search, from: None, to: None, limit: 100 };
+            let req = SearchRequest {
+                tenant: None,
+                search,
+                from: None,
+                to: None,
+                limit: 100,
+            };
             let mut times = Vec::new();
             for _ in 0..runs {
                 let t = Instant::now();
@@ -235,11 +319,26 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
                 times.push(t.elapsed().as_secs_f64() * 1000.0);
             }
             times.sort_by(|a, b| a.total_cmp(b));
-            row(name, format!("p50 {:.1} ms", percentile(&times, 0.5)), &format!("p99 {:.1} ms over {runs} runs, {made} events", percentile(&times, 0.99)));
+            row(
+                name,
+                format!("p50 {:.1} ms", percentile(&times, 0.5)),
+                &format!(
+                    "p99 {:.1} ms over {runs} runs, {made} events",
+                    percentile(&times, 0.99)
+                ),
+            );
         }
-        row("bytes on disk per event (search store)", format!("{:.1}", dir_bytes(&search_dir) as f64 / made as f64), "");
+        row(
+            "bytes on disk per event (search store)",
+            format!("{:.1}", dir_bytes(&search_dir) as f64 / made as f64),
+            "",
+        );
         store.close()?;
     }
-    row("peak RSS", format!("{:.0} MiB", peak_rss_mib()), "whole bench process");
+    row(
+        "peak RSS",
+        format!("{:.0} MiB", peak_rss_mib()),
+        "whole bench process",
+    );
     Ok(())
 }

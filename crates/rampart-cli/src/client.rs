@@ -76,7 +76,9 @@ impl Client {
             None => {
                 let path = cfg.data_dir.join("admin.token");
                 std::fs::read_to_string(&path)
-                    .with_context(|| format!("no --token given and cannot read {}", path.display()))?
+                    .with_context(|| {
+                        format!("no --token given and cannot read {}", path.display())
+                    })?
                     .trim()
                     .to_owned()
             }
@@ -88,7 +90,8 @@ impl Client {
                 .clone()
                 .unwrap_or_else(|| cfg.data_dir.join("tls").join("server.crt"));
             if ca.exists() {
-                let pem = std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?;
+                let pem =
+                    std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?;
                 let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
                     .filter_map(|item| match item {
                         Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
@@ -188,7 +191,10 @@ fn decode_response(body: serde_json::Value) -> anyhow::Result<rampart_store::Sea
     })
 }
 
-fn search_offline(cfg: &Config, args: &SearchArgs) -> anyhow::Result<rampart_store::SearchResponse> {
+fn search_offline(
+    cfg: &Config,
+    args: &SearchArgs,
+) -> anyhow::Result<rampart_store::SearchResponse> {
     use rampart_store::EventStore;
     let params = rampart_server::api::SearchParams {
         q: args.query.clone(),
@@ -198,13 +204,18 @@ fn search_offline(cfg: &Config, args: &SearchArgs) -> anyhow::Result<rampart_sto
         tenant: None,
         format: None,
     };
-    let request = rampart_server::api::build_request(&params, args.tenant.clone())
-        .map_err(|e| match e {
+    let request =
+        rampart_server::api::build_request(&params, args.tenant.clone()).map_err(|e| match e {
             rampart_server::ApiError::Query { rendered, .. } => anyhow::anyhow!("{rendered}"),
             other => anyhow::anyhow!("{other}"),
         })?;
-    let store = rampart_store::EmbeddedStore::open(&cfg.data_dir.join("store"), cfg.store_config()?)
-        .context("opening the store (is a server running on this data directory? then drop --offline)")?;
+    let store = rampart_store::EmbeddedStore::open(
+        &cfg.data_dir.join("store"),
+        cfg.store_config()?,
+    )
+    .context(
+        "opening the store (is a server running on this data directory? then drop --offline)",
+    )?;
     let response = store.search(&request)?;
     store.close()?;
     Ok(response)

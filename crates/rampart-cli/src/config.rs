@@ -8,8 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use rampart_ingest::{
-    FileInputConfig, HttpIngestConfig, SyslogTcpConfig, SyslogTlsConfig,
-    SyslogUdpConfig,
+    FileInputConfig, HttpIngestConfig, SyslogTcpConfig, SyslogTlsConfig, SyslogUdpConfig,
 };
 use rampart_server::ApiTokenConfig;
 
@@ -71,7 +70,7 @@ pub struct AuthConfig {
     pub tokens: Vec<ApiTokenConfig>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
     pub syslog_udp: SyslogUdpConfig,
@@ -83,18 +82,6 @@ pub struct IngestConfig {
     pub http: HttpIngestConfig,
     /// Files to follow.
     pub files: Vec<FileInputConfig>,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        IngestConfig {
-            syslog_udp: SyslogUdpConfig::default(),
-            syslog_tcp: SyslogTcpConfig::default(),
-            syslog_tls: SyslogTlsConfig::default(),
-            http: HttpIngestConfig::default(),
-            files: Vec::new(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

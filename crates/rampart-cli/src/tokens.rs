@@ -40,8 +40,9 @@ pub fn tokens_path(data_dir: &Path) -> PathBuf {
 pub fn load_stored(data_dir: &Path) -> anyhow::Result<Vec<ApiTokenConfig>> {
     let path = tokens_path(data_dir);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("parsing {}", path.display())),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -145,7 +146,9 @@ pub fn run(cfg: Config, cmd: TokenCommand) -> anyhow::Result<()> {
             });
             save_stored(&cfg.data_dir, &stored)?;
             println!("{secret}");
-            eprintln!("token stored (hash only); restart the server to load it. The secret is shown only now.");
+            eprintln!(
+                "token stored (hash only); restart the server to load it. The secret is shown only now."
+            );
             Ok(())
         }
         TokenCommand::List => {

@@ -72,11 +72,15 @@ impl Server {
         BufReader::new(stdout).read_line(&mut line).unwrap();
         let addrs: serde_json::Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("serve printed no address line ({e}): {line:?}"));
-        let addr = |k: &str| -> SocketAddr {
-            addrs[k].as_str().unwrap_or("127.0.0.1:1").parse().unwrap()
-        };
+        let addr =
+            |k: &str| -> SocketAddr { addrs[k].as_str().unwrap_or("127.0.0.1:1").parse().unwrap() };
         let data = dir.join("data");
-        let read = |f: &str| std::fs::read_to_string(data.join(f)).unwrap().trim().to_owned();
+        let read = |f: &str| {
+            std::fs::read_to_string(data.join(f))
+                .unwrap()
+                .trim()
+                .to_owned()
+        };
         Server {
             http: addr("http"),
             udp: addr("syslog_udp"),
@@ -150,7 +154,9 @@ impl Server {
 
 /// Send SIGTERM through the `kill` command (no libc binding needed in tests).
 fn unsafe_free_sigterm(pid: u32) {
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
 }
 
 impl Drop for Server {

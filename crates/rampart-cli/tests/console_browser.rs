@@ -11,7 +11,11 @@ use common::{Server, have};
 use fantoccini::{ClientBuilder, Locator};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,12 +76,17 @@ async fn console_signs_in_and_searches_demo_data() {
         // Wait until the demo history is searchable.
         server.wait_count("source.ip:203.0.113.45", 81, Duration::from_secs(30));
         client.goto(&server.url("/console")).await?;
-        client.find(Locator::Id("token")).await?.send_keys(&server.admin_token).await?;
+        client
+            .find(Locator::Id("token"))
+            .await?
+            .send_keys(&server.admin_token)
+            .await?;
         client.find(Locator::Id("signin")).await?.click().await?;
         client.wait().for_element(Locator::Css("tr.ev")).await?;
         let q = client.find(Locator::Id("q")).await?;
         q.clear().await?;
-        q.send_keys("source.ip:203.0.113.45 | stats count() by event.outcome").await?;
+        q.send_keys("source.ip:203.0.113.45 | stats count() by event.outcome")
+            .await?;
         client.find(Locator::Id("run")).await?.click().await?;
         let deadline = Instant::now() + Duration::from_secs(15);
         let text = loop {
@@ -98,6 +107,9 @@ async fn console_signs_in_and_searches_demo_data() {
     let _ = driver.wait();
     let text = result.expect("browser steps");
     assert!(text.contains("failure"), "results table: {text}");
-    assert!(text.contains("80"), "80 failed logins from the attacker: {text}");
+    assert!(
+        text.contains("80"),
+        "80 failed logins from the attacker: {text}"
+    );
     assert!(text.contains("success"), "one successful login: {text}");
 }

@@ -10,13 +10,25 @@ use std::time::Duration;
 use common::{Server, have, unique};
 
 fn logger(args: &[&str], msg: &str) {
-    let status = Command::new("logger").args(args).arg(msg).status().expect("run logger");
+    let status = Command::new("logger")
+        .args(args)
+        .arg(msg)
+        .status()
+        .expect("run logger");
     assert!(status.success(), "logger {args:?} failed");
 }
 
 fn curl(args: &[&str], body: &[u8]) -> (u16, String) {
     let mut child = Command::new("curl")
-        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--data-binary", "@-"])
+        .args([
+            "-sS",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "--data-binary",
+            "@-",
+        ])
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -39,10 +51,53 @@ fn every_input_delivers_searchable_events() {
     if have("logger") {
         let udp_port = server.udp.port().to_string();
         let tcp_port = server.tcp.port().to_string();
-        logger(&["--server", "127.0.0.1", "--port", &udp_port, "--udp", "--rfc5424", "-t", "sshd"], &format!("Failed password for root from 192.0.2.10 port 4242 ssh2 {tag}udp5424"));
-        logger(&["--server", "127.0.0.1", "--port", &udp_port, "--udp", "--rfc3164"], &format!("{tag}udp3164"));
-        logger(&["--server", "127.0.0.1", "--port", &tcp_port, "--tcp", "--octet-count", "--rfc5424"], &format!("{tag}tcpoctet"));
-        logger(&["--server", "127.0.0.1", "--port", &tcp_port, "--tcp", "--rfc3164"], &format!("{tag}tcpnewline"));
+        logger(
+            &[
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &udp_port,
+                "--udp",
+                "--rfc5424",
+                "-t",
+                "sshd",
+            ],
+            &format!("Failed password for root from 192.0.2.10 port 4242 ssh2 {tag}udp5424"),
+        );
+        logger(
+            &[
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &udp_port,
+                "--udp",
+                "--rfc3164",
+            ],
+            &format!("{tag}udp3164"),
+        );
+        logger(
+            &[
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &tcp_port,
+                "--tcp",
+                "--octet-count",
+                "--rfc5424",
+            ],
+            &format!("{tag}tcpoctet"),
+        );
+        logger(
+            &[
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &tcp_port,
+                "--tcp",
+                "--rfc3164",
+            ],
+            &format!("{tag}tcpnewline"),
+        );
         expected += 4;
     } else {
         eprintln!("SKIPPED: logger (util-linux) not installed: syslog client checks");
@@ -50,7 +105,14 @@ fn every_input_delivers_searchable_events() {
 
     if have("openssl") {
         let mut child = Command::new("openssl")
-            .args(["s_client", "-connect", &server.tls.to_string(), "-quiet", "-verify_return_error", "-CAfile"])
+            .args([
+                "s_client",
+                "-connect",
+                &server.tls.to_string(),
+                "-quiet",
+                "-verify_return_error",
+                "-CAfile",
+            ])
             .arg(server.dir.join("data/tls/server.crt"))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -58,7 +120,11 @@ fn every_input_delivers_searchable_events() {
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, "<13>1 2024-05-01T10:00:00Z tlshost app - - - {tag}tls").unwrap();
+        writeln!(
+            stdin,
+            "<13>1 2024-05-01T10:00:00Z tlshost app - - - {tag}tls"
+        )
+        .unwrap();
         stdin.flush().unwrap();
         // s_client -quiet ignores EOF on stdin: keep it until the event is stored.
         let got = server.wait_count(&format!("{tag}tls"), 1, Duration::from_secs(20));
@@ -77,7 +143,10 @@ fn every_input_delivers_searchable_events() {
         assert_eq!(code, 200, "{body}");
         assert!(body.contains("\"code\":0"), "{body}");
         let raw = server.url("/services/collector/raw");
-        let (code, body) = curl(&["-H", &auth, &raw], format!("{tag}raw1\n{tag}raw2\n").as_bytes());
+        let (code, body) = curl(
+            &["-H", &auth, &raw],
+            format!("{tag}raw1\n{tag}raw2\n").as_bytes(),
+        );
         assert_eq!(code, 200, "{body}");
         let bulk = server.url("/_bulk");
         let bearer = format!("Authorization: Bearer {}", server.ingest_token);
@@ -85,7 +154,13 @@ fn every_input_delivers_searchable_events() {
         assert_eq!(code, 200, "{body}");
         assert!(body.contains("\"errors\":false"), "{body}");
         let nd = server.url("/api/v1/ingest/ndjson");
-        let (code, body) = curl(&["-H", &bearer, &nd], format!("{{\"message\":\"{tag}nd1\"}}\nnot json {tag}nd2\n{{\"message\":\"{tag}nd3\"}}\n").as_bytes());
+        let (code, body) = curl(
+            &["-H", &bearer, &nd],
+            format!(
+                "{{\"message\":\"{tag}nd1\"}}\nnot json {tag}nd2\n{{\"message\":\"{tag}nd3\"}}\n"
+            )
+            .as_bytes(),
+        );
         assert_eq!(code, 200, "{body}");
         expected += 9;
     } else {
@@ -124,7 +199,11 @@ fn killed_server_keeps_every_acknowledged_event_exactly_once() {
             for i in 0..200 {
                 body.push_str(&format!("{{\"message\":\"crash test\",\"test\":{{\"run\":\"{run2}\",\"batch\":{batch},\"seq\":{}}}}}\n", batch * 200 + i));
             }
-            match agent.post(&url).header("Authorization", format!("Bearer {token}")).send(body.as_bytes()) {
+            match agent
+                .post(&url)
+                .header("Authorization", format!("Bearer {token}"))
+                .send(body.as_bytes())
+            {
                 Ok(resp) if resp.status() == 200 => {
                     if tx.send(batch).is_err() {
                         return;
@@ -137,7 +216,10 @@ fn killed_server_keeps_every_acknowledged_event_exactly_once() {
     // Let it ingest for a while, then kill -9 mid-stream.
     let mut acked = Vec::new();
     while acked.len() < 40 {
-        acked.push(rx.recv_timeout(Duration::from_secs(30)).expect("batches acknowledged"));
+        acked.push(
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("batches acknowledged"),
+        );
     }
     server.kill9();
     let _ = sender.join();
@@ -148,18 +230,33 @@ fn killed_server_keeps_every_acknowledged_event_exactly_once() {
     let q = format!("test.run:{run}");
     let expected = acked.len() as u64 * 200;
     let total = server.wait_count(&q, expected, Duration::from_secs(30));
-    assert!(total >= expected, "only {total} of {expected} acknowledged events after restart");
+    assert!(
+        total >= expected,
+        "only {total} of {expected} acknowledged events after restart"
+    );
     // exactly once: no seq twice.
-    let (status, body) = server.search(&format!("{q} | stats count() by test.seq | where count > 1"));
+    let (status, body) = server.search(&format!(
+        "{q} | stats count() by test.seq | where count > 1"
+    ));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["result"]["rows"].as_array().map(|r| r.len()), Some(0), "duplicates: {body}");
+    assert_eq!(
+        body["result"]["rows"].as_array().map(|r| r.len()),
+        Some(0),
+        "duplicates: {body}"
+    );
     // every acknowledged batch complete.
     let (_, body) = server.search(&format!("{q} | stats count() by test.batch"));
     let rows = body["result"]["rows"].as_array().unwrap().clone();
     for batch in &acked {
-        let row = rows.iter().find(|r| r[0].as_u64() == Some(*batch) || r[0].as_str() == Some(&batch.to_string()));
+        let row = rows
+            .iter()
+            .find(|r| r[0].as_u64() == Some(*batch) || r[0].as_str() == Some(&batch.to_string()));
         let count = row.and_then(|r| r[1].as_u64());
-        assert_eq!(count, Some(200), "batch {batch} incomplete after kill -9: {row:?}");
+        assert_eq!(
+            count,
+            Some(200),
+            "batch {batch} incomplete after kill -9: {row:?}"
+        );
     }
 }
 
@@ -182,15 +279,33 @@ fn hostile_input_gets_clear_answers_and_the_server_stays_up() {
 
     // Bad tokens get Splunk's answers.
     let agent = Server::agent();
-    let mut resp = agent.post(server.url("/services/collector/event")).header("Authorization", "Splunk nope").send("{\"event\":\"x\"}").unwrap();
+    let mut resp = agent
+        .post(server.url("/services/collector/event"))
+        .header("Authorization", "Splunk nope")
+        .send("{\"event\":\"x\"}")
+        .unwrap();
     assert_eq!(resp.status(), 403);
-    assert!(resp.body_mut().read_to_string().unwrap().contains("\"code\":4"));
-    let resp = agent.post(server.url("/services/collector/event")).send("{\"event\":\"x\"}").unwrap();
+    assert!(
+        resp.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("\"code\":4")
+    );
+    let resp = agent
+        .post(server.url("/services/collector/event"))
+        .send("{\"event\":\"x\"}")
+        .unwrap();
     assert_eq!(resp.status(), 401);
 
     // Broken JSON lines do not lose the rest of the batch.
-    let body = format!("{{\"message\":\"{tag}json1\"}}\n{{broken {tag}json3\n{{\"message\":\"{tag}json2\"}}\n");
-    let resp = agent.post(server.url("/api/v1/ingest/ndjson")).header("Authorization", format!("Bearer {}", server.ingest_token)).send(body.as_bytes()).unwrap();
+    let body = format!(
+        "{{\"message\":\"{tag}json1\"}}\n{{broken {tag}json3\n{{\"message\":\"{tag}json2\"}}\n"
+    );
+    let resp = agent
+        .post(server.url("/api/v1/ingest/ndjson"))
+        .header("Authorization", format!("Bearer {}", server.ingest_token))
+        .send(body.as_bytes())
+        .unwrap();
     assert_eq!(resp.status(), 200);
 
     // A 1 GB body is refused early with 413, without the server reading all of it.
@@ -212,7 +327,10 @@ fn hostile_input_gets_clear_answers_and_the_server_stays_up() {
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 413"), "answer to a 1 GB body: {answer:.200}");
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "answer to a 1 GB body: {answer:.200}"
+    );
     assert!(sent < 1 << 30, "the server read the whole gigabyte");
 
     // A query error points at its position.
@@ -222,10 +340,19 @@ fn hostile_input_gets_clear_answers_and_the_server_stays_up() {
 
     // Everything accepted is there; the raw bytes of the bad line are kept.
     let found = server.wait_count(&format!("{tag}*"), 6, Duration::from_secs(20));
-    assert_eq!(found, 6, "huge, utf8, ok, json1, json2 and the broken json line");
+    assert_eq!(
+        found, 6,
+        "huge, utf8, ok, json1, json2 and the broken json line"
+    );
     let (_, body) = server.search(&format!("{tag}huge"));
     let ev = &body["result"]["events"][0];
-    assert!(ev["parse_error"].as_str().unwrap_or("").contains("truncated"), "{ev}");
+    assert!(
+        ev["parse_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("truncated"),
+        "{ev}"
+    );
 }
 
 #[test]
@@ -233,13 +360,19 @@ fn api_requires_a_token_checks_roles_and_audits() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = common::write_config(dir.path(), "");
     let out = Command::new(common::bin())
-        .args(["token", "create", "--name", "ciso", "--role", "viewer", "-c"])
+        .args([
+            "token", "create", "--name", "ciso", "--role", "viewer", "-c",
+        ])
         .arg(&cfg)
         .output()
         .unwrap();
     // The data dir does not exist yet: token create makes it; then serve bootstraps no admin
     // because a token exists — so create an admin as well.
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let viewer = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let out = Command::new(common::bin())
         .args(["token", "create", "--name", "boss", "--role", "admin", "-c"])
@@ -251,26 +384,57 @@ fn api_requires_a_token_checks_roles_and_audits() {
     let server = Server::start_with(dir.path(), cfg);
     let agent = Server::agent();
 
-    let resp = agent.get(server.url("/api/v1/search")).query("q", "*").call().unwrap();
+    let resp = agent
+        .get(server.url("/api/v1/search"))
+        .query("q", "*")
+        .call()
+        .unwrap();
     assert_eq!(resp.status(), 401);
-    let resp = agent.get(server.url("/api/v1/search")).header("Authorization", "Bearer rmp_wrong").call().unwrap();
+    let resp = agent
+        .get(server.url("/api/v1/search"))
+        .header("Authorization", "Bearer rmp_wrong")
+        .call()
+        .unwrap();
     assert_eq!(resp.status(), 401);
-    let resp = agent.get(server.url("/api/v1/search")).header("Authorization", format!("Bearer {viewer}")).call().unwrap();
+    let resp = agent
+        .get(server.url("/api/v1/search"))
+        .header("Authorization", format!("Bearer {viewer}"))
+        .call()
+        .unwrap();
     assert_eq!(resp.status(), 403);
-    let resp = agent.get(server.url("/api/v1/status")).header("Authorization", format!("Bearer {viewer}")).call().unwrap();
+    let resp = agent
+        .get(server.url("/api/v1/status"))
+        .header("Authorization", format!("Bearer {viewer}"))
+        .call()
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let resp = agent.get(server.url("/health")).call().unwrap();
     assert_eq!(resp.status(), 200);
 
-    let mut resp = agent.get(server.url("/api/v1/audit")).header("Authorization", format!("Bearer {admin}")).call().unwrap();
+    let mut resp = agent
+        .get(server.url("/api/v1/audit"))
+        .header("Authorization", format!("Bearer {admin}"))
+        .call()
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let audit: serde_json::Value = resp.body_mut().read_json().unwrap();
     let records = audit["records"].as_array().unwrap();
-    assert!(records.iter().any(|r| r["actor"] == "ciso" && r["outcome"] == "403"), "{audit}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["actor"] == "ciso" && r["outcome"] == "403"),
+        "{audit}"
+    );
     assert!(records.iter().any(|r| r["actor"] == "anonymous"), "{audit}");
-    assert!(!audit.to_string().contains(&viewer), "secrets never in the audit trail");
+    assert!(
+        !audit.to_string().contains(&viewer),
+        "secrets never in the audit trail"
+    );
 
-    let mut resp = agent.get(server.url("/api/v1/openapi.json")).call().unwrap();
+    let mut resp = agent
+        .get(server.url("/api/v1/openapi.json"))
+        .call()
+        .unwrap();
     let spec: serde_json::Value = resp.body_mut().read_json().unwrap();
     assert!(spec["paths"]["/api/v1/search"].is_object());
 }

@@ -107,7 +107,10 @@ mod tests {
         for_each_leaf(&map, &mut |p, v| leaves.push((p.to_owned(), v.clone())));
         assert_eq!(
             leaves,
-            vec![("a.b.c".to_owned(), json!(1)), ("a.d".to_owned(), json!("x"))]
+            vec![
+                ("a.b.c".to_owned(), json!(1)),
+                ("a.d".to_owned(), json!("x"))
+            ]
         );
     }
 }

@@ -314,7 +314,10 @@ mod tests {
 
     #[test]
     fn document_carries_typed_members() {
-        let ev = Event::new(Origin::new(OriginKind::Import, "cli"), Raw::Text("x".into()));
+        let ev = Event::new(
+            Origin::new(OriginKind::Import, "cli"),
+            Raw::Text("x".into()),
+        );
         let doc = ev.to_document();
         assert_eq!(doc["tenant"], "default");
         assert_eq!(doc["event"]["original"], "x");

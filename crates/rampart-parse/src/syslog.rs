@@ -601,11 +601,17 @@ mod tests {
     fn access_log_inside_syslog_keeps_syslog_host_and_time() {
         let p = Parser::new(crate::ParserConfig::default()).expect("default parser");
         let line = br#"<190>1 2024-05-01T10:00:00Z web01 nginx - - - 198.18.0.7 - - [01/May/2024:09:59:59 +0000] "GET /login HTTP/1.1" 404 512 "-" "curl/8.4.0""#;
-        let ev = p.parse(line, rampart_model::Origin::new(rampart_model::OriginKind::Import, "t"));
+        let ev = p.parse(
+            line,
+            rampart_model::Origin::new(rampart_model::OriginKind::Import, "t"),
+        );
         assert_eq!(ev.parser, "rfc5424+access_log");
         assert_eq!(ev.get_str("host.name").as_deref(), Some("web01"));
         assert_eq!(ev.get_str("source.ip").as_deref(), Some("198.18.0.7"));
-        assert_eq!(ev.get_str("http.response.status_code").as_deref(), Some("404"));
+        assert_eq!(
+            ev.get_str("http.response.status_code").as_deref(),
+            Some("404")
+        );
         assert_eq!(ev.timestamp.to_rfc3339(), "2024-05-01T10:00:00Z");
     }
 

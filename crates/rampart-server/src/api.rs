@@ -108,7 +108,11 @@ async fn search(
             for row in rows {
                 write_csv_row(&mut out, row.into_iter());
             }
-            Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"))], out).into_response())
+            Ok((
+                [(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"))],
+                out,
+            )
+                .into_response())
         }
         "ndjson" => {
             let (columns, rows) = tabulate(&response.result);
@@ -120,7 +124,10 @@ async fn search(
                 out.push('\n');
             }
             Ok((
-                [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-ndjson"),
+                )],
                 out,
             )
                 .into_response())
@@ -244,7 +251,10 @@ async fn metrics(
     let mut out = String::new();
     prometheus_lines(&mut out, "rampart", &doc);
     Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
         out,
     )
         .into_response())

@@ -204,7 +204,10 @@ mod tests {
     #[test]
     fn token_resolves_only_with_the_exact_secret() {
         let (auth, secret) = auth_with(Role::Analyst, None);
-        assert_eq!(auth.authenticate(&secret).expect("valid").role, Role::Analyst);
+        assert_eq!(
+            auth.authenticate(&secret).expect("valid").role,
+            Role::Analyst
+        );
         assert!(matches!(
             auth.authenticate(&format!("{secret}x")),
             Err(AuthError::Invalid)

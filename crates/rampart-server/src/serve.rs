@@ -61,8 +61,7 @@ where
 {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        app.clone()
-            .oneshot(request.map(axum::body::Body::new))
+        app.clone().oneshot(request.map(axum::body::Body::new))
     });
     if let Err(e) = Builder::new(TokioExecutor::new())
         .serve_connection_with_upgrades(io, service)
