@@ -6,6 +6,7 @@ mod bench;
 mod client;
 mod config;
 mod demo;
+mod hunt;
 mod ingest_cmd;
 mod output;
 mod serve;
@@ -49,6 +50,8 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run Sigma rules over log files (EVTX, JSON, syslog) and print a detection timeline.
+    Hunt(hunt::HuntArgs),
     /// Measure parse, WAL, end-to-end ingest and search speed on this machine.
     Bench(bench::BenchArgs),
 }
@@ -91,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", toml::to_string_pretty(&cfg)?);
             Ok(())
         }
+        Command::Hunt(args) => hunt::run(cfg, args),
         Command::Bench(args) => bench::run(cfg, args),
     }
 }

@@ -75,3 +75,18 @@ pub fn print_response(
     }
     Ok(())
 }
+
+/// Print a table without the "N rows" footer (for timelines).
+pub fn print_table_only(response: &rampart_store::SearchResponse) -> anyhow::Result<()> {
+    let (columns, rows) = rampart_server::api::tabulate(&response.result);
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(columns.iter());
+    for row in rows {
+        table.add_row(row.iter().map(cell));
+    }
+    println!("{table}");
+    Ok(())
+}

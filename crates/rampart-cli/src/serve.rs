@@ -83,7 +83,7 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         addrs.insert("syslog_tls".into(), addr_json(&h));
         listeners.push(h);
     }
-    for file in &ingest.files {
+    for file in ingest.files.iter().filter(|f| f.enabled) {
         let checkpoint = cfg
             .data_dir
             .join("checkpoints")

@@ -44,9 +44,26 @@ fn curl(args: &[&str], body: &[u8]) -> (u16, String) {
 #[test]
 fn every_input_delivers_searchable_events() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), "");
+    let app_log = dir.path().join("app.log");
     let tag = unique("inp");
-    let mut expected = 0u64;
+    std::fs::write(
+        &app_log,
+        format!("Jun 14 15:16:01 combo app[1]: {tag}file1\n"),
+    )
+    .unwrap();
+    let files = format!(
+        "[[ingest.files]]\nname = \"app\"\npaths = [\"{}\"]\nstart_at = \"beginning\"\npoll_interval = \"100ms\"\n",
+        app_log.display()
+    );
+    let server = Server::start(dir.path(), &files);
+    // A line appended while the server runs is followed too.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&app_log)
+        .unwrap();
+    writeln!(f, "Jun 14 15:16:02 combo app[1]: {tag}file2").unwrap();
+    drop(f);
+    let mut expected = 2u64;
 
     if have("logger") {
         let udp_port = server.udp.port().to_string();
