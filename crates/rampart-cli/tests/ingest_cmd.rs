@@ -114,9 +114,23 @@ fn imports_the_shared_evtx_corpus() {
         eprintln!("SKIPPED: EVTX corpus import (../shared not present)");
         return;
     }
+    fn evtx_files(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                evtx_files(&p, out);
+            } else if p.extension().is_some_and(|e| e == "evtx") {
+                out.push(p.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    evtx_files(corpus, &mut files);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (ok, stdout, stderr) = rampart(&["ingest", corpus.to_str().unwrap()], &data);
+    let mut args = vec!["ingest"];
+    args.extend(files.iter().map(String::as_str));
+    let (ok, stdout, stderr) = rampart(&args, &data);
     assert!(ok, "{stderr}");
     assert!(
         stdout.contains("imported 7455 events from 269 files"),
