@@ -85,6 +85,12 @@ fn dir_bytes(path: &std::path::Path) -> u64 {
     total
 }
 
+fn rss_bytes() -> u64 {
+    rampart_server::api::process_stats()["rss_bytes"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
 fn peak_rss_mib() -> f64 {
     rampart_server::api::process_stats()["peak_rss_bytes"]
         .as_u64()
@@ -139,7 +145,8 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
         &format!("baseline 1.00x; {parse_errors} parse errors"),
     );
 
-    // 2. parse + WAL (durable append, 1 thread, batches of 1000; indexing runs behind).
+    // 2. parse + WAL (durable append, 1 thread, batches of 1000). Indexing runs behind
+    // without push-back here so the figure is the WAL's own rate.
     let store_cfg = rampart_store::EmbeddedStoreConfig {
         max_lag_events: u64::MAX / 2,
         ..cfg.store_config()?
@@ -167,7 +174,8 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
 
     // 3. end to end: TCP syslog → parse → WAL → index, until searchable.
     let e2e_dir = root.join("e2e-bench");
-    let store: Arc<dyn EventStore> = Arc::new(EmbeddedStore::open(&e2e_dir, store_cfg.clone())?);
+    let e2e_cfg = cfg.store_config()?;
+    let store: Arc<dyn EventStore> = Arc::new(EmbeddedStore::open(&e2e_dir, e2e_cfg.clone())?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -195,6 +203,23 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
                 buf
             })
             .collect();
+        // Sample memory and indexing lag while the senders push as fast as they can:
+        // the store must push back (bounded lag) instead of growing.
+        let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let sampler = {
+            let store = store.clone();
+            let sampling = sampling.clone();
+            tokio::spawn(async move {
+                let (mut max_rss, mut max_lag) = (0u64, 0u64);
+                while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                    max_rss = max_rss.max(rss_bytes());
+                    max_lag = max_lag.max(store.stats().indexing_lag_events);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                (max_rss, max_lag)
+            })
+        };
+        let rss_before = rss_bytes();
         let t = Instant::now();
         let mut senders = Vec::new();
         for payload in payloads {
@@ -227,7 +252,19 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let e2e = t.elapsed().as_secs_f64();
+        sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+        let (max_rss, max_lag) = sampler.await.context("sampler task")?;
         handle.shutdown().await;
+        row(
+            "memory under overload (senders faster than indexing)",
+            format!("{:.0} MiB max", max_rss as f64 / 1048576.0),
+            &format!(
+                "{:.0} MiB before; max indexing lag {max_lag} events (limit {}); {} appends pushed back",
+                rss_before as f64 / 1048576.0,
+                e2e_cfg.max_lag_events,
+                store.stats().overload_rejections
+            ),
+        );
         Ok::<_, anyhow::Error>((n as f64 / e2e, e2e))
     })?;
     row(
@@ -254,7 +291,7 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
     // 4. search latency over a large store.
     if !args.skip_search {
         let search_dir = root.join("search-bench");
-        let store = EmbeddedStore::open(&search_dir, store_cfg)?;
+        let store = EmbeddedStore::open(&search_dir, e2e_cfg.clone())?;
         let t = Instant::now();
         let chunk_lines = 200_000;
         let mut made = 0usize;

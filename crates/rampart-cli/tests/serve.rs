@@ -170,6 +170,35 @@ fn every_input_delivers_searchable_events() {
         let (code, body) = curl(&["-H", &bearer, "-H", "Content-Type: application/x-ndjson", &bulk], format!("{{\"index\":{{\"_index\":\"logs\"}}}}\n{{\"message\":\"{tag}bulk1\"}}\n{{\"create\":{{}}}}\n{{\"message\":\"{tag}bulk2\"}}\n").as_bytes());
         assert_eq!(code, 200, "{body}");
         assert!(body.contains("\"errors\":false"), "{body}");
+        // Filebeat/Logstash/Fluent Bit pointed at http://host:port/es probe, then bulk.
+        let basic = format!("elastic:{}", server.ingest_token);
+        let out = Command::new("curl")
+            .args(["-sS", "-u", &basic, &server.url("/es/")])
+            .output()
+            .unwrap();
+        let probe: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            probe["version"]["number"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with('8'),
+            "{probe}"
+        );
+        let (code, body) = curl(
+            &[
+                "-u",
+                &basic,
+                "-H",
+                "Content-Type: application/x-ndjson",
+                &server.url("/es/_bulk"),
+            ],
+            format!(
+                "{{\"create\":{{\"_index\":\"filebeat-8\"}}}}\n{{\"message\":\"{tag}esbulk\"}}\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(code, 200, "{body}");
+        expected += 1;
         let nd = server.url("/api/v1/ingest/ndjson");
         let (code, body) = curl(
             &["-H", &bearer, &nd],

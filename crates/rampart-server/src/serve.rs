@@ -61,6 +61,7 @@ where
 {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        trim_trailing_slash(&mut request);
         app.clone().oneshot(request.map(axum::body::Body::new))
     });
     if let Err(e) = Builder::new(TokioExecutor::new())
@@ -68,5 +69,50 @@ where
         .await
     {
         tracing::debug!(%peer, error = %e, "http connection ended with an error");
+    }
+}
+
+/// `/es/` and `/es` reach the same route (shippers configured with a path prefix send
+/// either form), as do `/api/v1/status/` and `/api/v1/status`.
+fn trim_trailing_slash<B>(request: &mut hyper::Request<B>) {
+    let path = request.uri().path();
+    if path.len() <= 1 || !path.ends_with('/') {
+        return;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+    let path_and_query = match request.uri().query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_owned(),
+    };
+    let mut parts = request.uri().clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_slashes_are_trimmed_but_root_stays() {
+        for (input, expected) in [
+            ("/es/", "/es"),
+            ("/es", "/es"),
+            ("/", "/"),
+            ("/api/v1/search/?q=a", "/api/v1/search?q=a"),
+            ("//", "/"),
+        ] {
+            let mut req = hyper::Request::builder()
+                .uri(input)
+                .body(())
+                .expect("valid request");
+            trim_trailing_slash(&mut req);
+            assert_eq!(req.uri().to_string(), expected, "{input}");
+        }
     }
 }
