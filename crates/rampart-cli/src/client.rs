@@ -48,6 +48,9 @@ pub struct SearchArgs {
 
 #[derive(Args)]
 pub struct StatusArgs {
+    /// Print every figure as JSON instead of the summary.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -224,6 +227,71 @@ fn search_offline(
 pub fn status(cfg: Config, args: StatusArgs) -> anyhow::Result<()> {
     let client = Client::new(&cfg, &args.server)?;
     let body = client.get_json("/api/v1/status", &[])?;
-    println!("{}", serde_json::to_string_pretty(&body)?);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(());
+    }
+    let num = |path: &str| -> String {
+        let mut v = &body;
+        for part in path.split('.') {
+            v = &v[part];
+        }
+        match v {
+            serde_json::Value::Null => "-".into(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    };
+    let mib = |path: &str| -> String {
+        let mut v = &body;
+        for part in path.split('.') {
+            v = &v[part];
+        }
+        v.as_u64()
+            .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))
+            .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "rampart {} up {}s at {}",
+        num("version"),
+        num("uptime_secs"),
+        client.base
+    );
+    println!(
+        "ingest   events in {}   parse errors {}   bytes in {}   rejected {}   udp dropped {}   overloaded {}",
+        num("ingest.events_in"),
+        num("ingest.parse_errors"),
+        num("ingest.bytes_in"),
+        num("ingest.rejected"),
+        num("ingest.udp_dropped"),
+        num("ingest.overloaded")
+    );
+    if let Some(listeners) = body["ingest"]["listeners"].as_object() {
+        for (name, l) in listeners {
+            println!(
+                "  {name:<14} events {:<10} errors {:<8} connections open {}",
+                l["events_in"], l["parse_errors"], l["connections_open"]
+            );
+        }
+    }
+    println!(
+        "store    events {}   indexing lag {} events   WAL {} in {} segments   index {}",
+        num("store.docs"),
+        num("store.indexing_lag_events"),
+        mib("store.wal_bytes"),
+        num("store.wal_segments"),
+        mib("store.index_bytes")
+    );
+    println!(
+        "         oldest {}   newest {}   retention deleted {}",
+        num("store.oldest_event"),
+        num("store.newest_event"),
+        num("store.retention_deleted_events")
+    );
+    println!(
+        "process  rss {}   peak {}",
+        mib("process.rss_bytes"),
+        mib("process.peak_rss_bytes")
+    );
     Ok(())
 }

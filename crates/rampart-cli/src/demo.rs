@@ -335,6 +335,7 @@ pub async fn run(
             return;
         }
         counters.accepted(chunk.len() as u64, 0);
+        counters.bytes(chunk.iter().map(|e| e.raw.len() as u64).sum());
     }
     tracing::info!(
         events = n,
@@ -352,10 +353,12 @@ pub async fn run(
         }
         let events = to_events(records);
         let count = events.len() as u64;
+        let bytes: u64 = events.iter().map(|e| e.raw.len() as u64).sum();
         if let Err(e) = sink.accept(events).await {
             tracing::warn!(error = %e, "demo: live batch refused");
         } else {
             counters.accepted(count, 0);
+            counters.bytes(bytes);
         }
     }
 }

@@ -484,3 +484,75 @@ fn api_requires_a_token_checks_roles_and_audits() {
     let spec: serde_json::Value = resp.body_mut().read_json().unwrap();
     assert!(spec["paths"]["/api/v1/search"].is_object());
 }
+
+#[test]
+fn api_and_ingest_over_https_with_the_generated_certificate() {
+    if !have("curl") {
+        eprintln!("SKIPPED: curl not installed: HTTPS check");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[http]\n", "[http]\ntls = true\n");
+    std::fs::write(&cfg, text).unwrap();
+    let server = Server::start_with(dir.path(), cfg);
+    let ca = server.dir.join("data/tls/server.crt");
+    let base = format!("https://localhost:{}", server.http.port());
+    let out = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&ca)
+        .args([
+            "-H",
+            &format!("Authorization: Bearer {}", server.admin_token),
+        ])
+        .arg(format!("{base}/api/v1/whoami"))
+        .output()
+        .unwrap();
+    let me: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(me["role"], "admin");
+    // Plain HTTP on the TLS port is refused, not served.
+    let plain = Command::new("curl")
+        .args([
+            "-sS",
+            "-m",
+            "5",
+            &format!("http://127.0.0.1:{}/health", server.http.port()),
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("ok"));
+    let tag = unique("https");
+    let (code, body) = curl(
+        &[
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-H",
+            &format!("Authorization: Splunk {}", server.ingest_token),
+            &format!("{base}/services/collector/event"),
+        ],
+        format!("{{\"event\":\"{tag}\"}}").as_bytes(),
+    );
+    assert_eq!(code, 200, "{body}");
+    // `rampart search` trusts the generated certificate from the data directory.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = Command::new(common::bin())
+            .args(["search", "--from", "*", "-o", "jsonl", &tag, "-c"])
+            .arg(&server.config)
+            .args(["--server", &base])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains(&tag) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not found over https: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
