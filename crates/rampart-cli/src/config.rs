@@ -92,6 +92,8 @@ pub struct StoreConfig {
     #[serde(with = "rampart_ingest::config::duration")]
     pub commit_interval: Duration,
     pub writer_memory_mb: usize,
+    /// Threads that build the index.
+    pub index_threads: usize,
     /// Appended-but-not-yet-indexed events beyond which ingest is pushed back.
     pub max_lag_events: u64,
     pub wal_segment_mb: u64,
@@ -99,12 +101,15 @@ pub struct StoreConfig {
 }
 
 impl Default for StoreConfig {
+    /// The store's own defaults, so the two never drift apart.
     fn default() -> Self {
+        let d = rampart_store::EmbeddedStoreConfig::default();
         StoreConfig {
-            commit_interval: Duration::from_secs(1),
-            writer_memory_mb: 256,
-            max_lag_events: 2_000_000,
-            wal_segment_mb: 64,
+            commit_interval: d.commit_interval,
+            writer_memory_mb: d.writer_memory_bytes / (1024 * 1024),
+            index_threads: d.index_threads,
+            max_lag_events: d.max_lag_events,
+            wal_segment_mb: d.wal_segment_bytes / (1024 * 1024),
             retention: RetentionConfig::default(),
         }
     }
@@ -177,6 +182,7 @@ impl Config {
         Ok(rampart_store::EmbeddedStoreConfig {
             commit_interval: self.store.commit_interval,
             writer_memory_bytes: self.store.writer_memory_mb * 1024 * 1024,
+            index_threads: self.store.index_threads,
             max_lag_events: self.store.max_lag_events,
             wal_segment_bytes: self.store.wal_segment_mb * 1024 * 1024,
             retention: rampart_store::RetentionPolicy {

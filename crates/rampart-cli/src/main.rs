@@ -9,6 +9,7 @@ mod demo;
 mod hunt;
 mod ingest_cmd;
 mod output;
+mod rules_cmd;
 mod serve;
 mod sink;
 mod tokens;
@@ -50,6 +51,9 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Sigma rules: lint, list.
+    #[command(subcommand)]
+    Rules(rules_cmd::RulesCommand),
     /// Run Sigma rules over log files (EVTX, JSON, syslog) and print a detection timeline.
     Hunt(hunt::HuntArgs),
     /// Measure parse, WAL, end-to-end ingest and search speed on this machine.
@@ -95,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Hunt(args) => hunt::run(cfg, args),
+        Command::Rules(cmd) => rules_cmd::run(cmd),
         Command::Bench(args) => bench::run(cfg, args),
     }
 }

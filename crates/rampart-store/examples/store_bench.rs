@@ -142,8 +142,14 @@ fn main() {
     if unthrottled {
         config.max_lag_events = n + 1;
     }
+    if let Some(t) = std::env::var("RAMPART_BENCH_INDEX_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.index_threads = t;
+    }
     let g = Instant::now();
-    let pool = pool(200_000.min(n as usize).max(1));
+    let pool = pool(50_000.min(n as usize).max(1));
     let gen_time = g.elapsed();
     let (rss_before, _) = rss_mb();
     let store = EmbeddedStore::open(&dir, config).unwrap();

@@ -1,14 +1,17 @@
-//! Aggregating pipe stages pushed down to the index: `stats count() by …`, `top`, `rare`
-//! and `timechart … count()` computed from fast-field columns, without loading events.
+//! Aggregating pipe stages pushed down to the index: `stats` (`count`, and `dc`, `sum`,
+//! `avg`, `min`, `max` through [`crate::metrics`]), `top`, `rare` and
+//! `timechart … count()` computed from fast-field columns, without loading events.
 //!
 //! The results must equal `rampart_query::exec::apply_stages` over the same events (same
 //! columns, order, ties and folding), so the shaping below mirrors that module. A stage is
-//! pushed down only when that equality is certain: count aggregations only, group fields
+//! pushed down only when that equality is certain: aggregations the metrics plan accepts
+//! (count only for `timechart`), group fields
 //! whose columns are strings, integers or booleans (a float column may hold integers
 //! coerced by the index, whose text would differ), at most [`MAX_BY`] of them, and no
 //! typed member other than `tenant`. Anything else returns `None` and runs over rows.
 
 use crate::error::StoreError;
+use crate::metrics::{self, Acc, Plan, SegAcc, SegmentMetrics};
 use crate::schema::{F_FIELDS, F_TENANT, F_TS};
 use rampart_model::Timestamp;
 use rampart_query::exec::Table;
@@ -54,8 +57,11 @@ pub(crate) fn run(
     stage: &Stage,
 ) -> Result<Option<Table>, StoreError> {
     match stage {
-        Stage::Stats { aggs, by } if counts_only(aggs) && by.len() <= MAX_BY => {
-            let Some(groups) = group_counts(searcher, query, by, None)? else {
+        Stage::Stats { aggs, by } if !aggs.is_empty() && by.len() <= MAX_BY => {
+            let Some(plan) = metrics::plan(searcher, aggs, column_name)? else {
+                return Ok(None);
+            };
+            let Some(groups) = group_by(searcher, query, by, None, Some(&plan))? else {
                 return Ok(None);
             };
             Ok(Some(stats_table(aggs, by, groups)))
@@ -87,6 +93,8 @@ pub(crate) fn run(
 /// A group: the time bucket (timechart) and one value per group field (`Null` = missing,
 /// timechart only), with its count.
 type Groups = Vec<((i64, Vec<Value>), u64)>;
+/// Groups with the merged state of each pushed-down metric.
+type MetricGroups = Vec<((i64, Vec<Value>), (u64, Vec<Acc>))>;
 
 fn group_counts(
     searcher: &Searcher,
@@ -94,6 +102,17 @@ fn group_counts(
     by: &[String],
     span: Option<i64>,
 ) -> Result<Option<Groups>, StoreError> {
+    Ok(group_by(searcher, query, by, span, None)?
+        .map(|groups| groups.into_iter().map(|(k, (n, _))| (k, n)).collect()))
+}
+
+fn group_by(
+    searcher: &Searcher,
+    query: &dyn Query,
+    by: &[String],
+    span: Option<i64>,
+    plan: Option<&Plan>,
+) -> Result<Option<MetricGroups>, StoreError> {
     let mut columns = Vec::with_capacity(by.len());
     for f in by {
         match column_name(f) {
@@ -117,22 +136,25 @@ fn group_counts(
         columns,
         span,
         missing_as_null: span.is_some(),
+        plan: plan.filter(|p| !p.counts_only()),
     };
     let merged = searcher.search(query, &collector)?;
     Ok(Some(merged))
 }
 
-/// Counts groups of documents by fast-field values.
-struct GroupCollector {
+/// Counts groups of documents by fast-field values, with metrics per group.
+struct GroupCollector<'p> {
     columns: Vec<String>,
+    /// Metrics other than counts, when there are any.
+    plan: Option<&'p Plan>,
     span: Option<i64>,
     /// Keep documents lacking a group value under `Null` (timechart) instead of skipping them.
     missing_as_null: bool,
 }
 
 /// One value of a group field inside a segment.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum SegKey {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum SegKey {
     Null,
     /// (column index within the field, term ordinal)
     Ord(u8, u64),
@@ -154,19 +176,20 @@ struct GroupSegment {
     missing_as_null: bool,
     /// Per group field, its columns in this segment.
     fields: Vec<Vec<KeyColumn>>,
-    counts: HashMap<(i64, [SegKey; MAX_BY]), u64>,
-    /// One string column and no time buckets: counts indexed by term ordinal.
+    counts: HashMap<(i64, [SegKey; MAX_BY]), (u64, Vec<SegAcc>)>,
+    metrics: Option<SegmentMetrics>,
+    /// One string column, no time buckets, counts only: counts indexed by term ordinal.
     dense: Option<Vec<u64>>,
     scratch: Vec<Vec<SegKey>>,
 }
 
-impl Collector for GroupCollector {
-    type Fruit = Groups;
+impl Collector for GroupCollector<'_> {
+    type Fruit = MetricGroups;
     type Child = GroupSegment;
 
     fn for_segment(
         &self,
-        _ord: SegmentOrdinal,
+        segment_ord: SegmentOrdinal,
         segment: &SegmentReader,
     ) -> tantivy::Result<GroupSegment> {
         let ff = segment.fast_fields();
@@ -192,8 +215,12 @@ impl Collector for GroupCollector {
             }
             fields.push(cols);
         }
+        let metrics = match self.plan {
+            Some(plan) => Some(SegmentMetrics::open(plan, segment_ord as usize, segment)?),
+            None => None,
+        };
         let dense = match (self.span, fields.as_slice()) {
-            (None, [cols]) => match cols.as_slice() {
+            (None, [cols]) if metrics.is_none() => match cols.as_slice() {
                 [KeyColumn::Str(s)] => Some(s.num_terms())
                     .filter(|&n| n <= 1 << 24)
                     .map(|n| vec![0u64; n]),
@@ -209,6 +236,7 @@ impl Collector for GroupCollector {
             scratch: vec![Vec::new(); fields.len()],
             fields,
             counts: HashMap::new(),
+            metrics,
         })
     }
 
@@ -216,18 +244,24 @@ impl Collector for GroupCollector {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<Groups>) -> tantivy::Result<Groups> {
+    fn merge_fruits(&self, fruits: Vec<MetricGroups>) -> tantivy::Result<MetricGroups> {
         // Groups from different segments meet by the text of their values, as in `exec`.
         let mut index: HashMap<(i64, Vec<String>), usize> = HashMap::new();
-        let mut out: Groups = Vec::new();
+        let mut out: MetricGroups = Vec::new();
         for fruit in fruits {
-            for ((bucket, key), n) in fruit {
+            for ((bucket, key), (n, accs)) in fruit {
                 let text: Vec<String> = key.iter().map(key_text).collect();
                 match index.get(&(bucket, text.clone())) {
-                    Some(&i) => out[i].1 += n,
+                    Some(&i) => {
+                        let cell = &mut out[i].1;
+                        cell.0 += n;
+                        for (a, b) in cell.1.iter_mut().zip(accs) {
+                            a.merge(b);
+                        }
+                    }
                     None => {
                         index.insert((bucket, text), out.len());
-                        out.push(((bucket, key), n));
+                        out.push(((bucket, key), (n, accs)));
                     }
                 }
             }
@@ -237,7 +271,7 @@ impl Collector for GroupCollector {
 }
 
 impl SegmentCollector for GroupSegment {
-    type Fruit = Groups;
+    type Fruit = MetricGroups;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
         if let (Some(dense), Some([KeyColumn::Str(s)])) =
@@ -283,7 +317,20 @@ impl SegmentCollector for GroupSegment {
             for i in 0..n {
                 key[i] = self.scratch[i][index[i]];
             }
-            *self.counts.entry((bucket, key)).or_insert(0) += 1;
+            let metrics = &self.metrics;
+            let cell = self.counts.entry((bucket, key)).or_insert_with(|| {
+                (
+                    0,
+                    metrics
+                        .as_ref()
+                        .map(SegmentMetrics::new_accs)
+                        .unwrap_or_default(),
+                )
+            });
+            cell.0 += 1;
+            if let Some(m) = metrics {
+                m.add(doc, &mut cell.1);
+            }
             let mut pos = n;
             loop {
                 if pos == 0 {
@@ -305,7 +352,7 @@ impl SegmentCollector for GroupSegment {
                 if c > 0 {
                     let mut key = [SegKey::Null; MAX_BY];
                     key[0] = SegKey::Ord(0, ord as u64);
-                    self.counts.insert((0, key), c);
+                    self.counts.insert((0, key), (c, Vec::new()));
                 }
             }
         }
@@ -350,8 +397,12 @@ impl SegmentCollector for GroupSegment {
                 names[fi][ci] = ords.into_iter().zip(resolved).collect();
             }
         }
+        let metric_names = match &self.metrics {
+            Some(m) => metrics::resolve_names(m, self.counts.values().map(|c| &c.1)),
+            None => Vec::new(),
+        };
         let mut out = Vec::with_capacity(self.counts.len());
-        for ((bucket, key), count) in self.counts {
+        for ((bucket, key), (count, accs)) in self.counts {
             let values = key[..n]
                 .iter()
                 .enumerate()
@@ -366,7 +417,17 @@ impl SegmentCollector for GroupSegment {
                         .map_or(Value::Null, |t| Value::String(t.clone())),
                 })
                 .collect();
-            out.push(((bucket, values), count));
+            let accs = match &self.metrics {
+                Some(m) => m.resolve(accs, &|mi, ci, o| {
+                    metric_names
+                        .get(mi)
+                        .and_then(|n| n.get(&(ci, o)))
+                        .cloned()
+                        .unwrap_or_default()
+                }),
+                None => Vec::new(),
+            };
+            out.push(((bucket, values), (count, accs)));
         }
         out
     }
@@ -384,7 +445,7 @@ fn key_text(v: &Value) -> String {
 
 /// A number as `exec` reads a value: a JSON number, or a string that reads as one.
 #[derive(Clone, Copy)]
-enum Num {
+pub(crate) enum Num {
     I(i64),
     F(f64),
 }
@@ -393,20 +454,7 @@ impl Num {
     fn from_value(v: &Value) -> Option<Num> {
         match v {
             Value::Number(n) => n.as_i64().map(Num::I).or_else(|| n.as_f64().map(Num::F)),
-            Value::String(s) => {
-                let s = s.trim();
-                if let Ok(i) = s.parse::<i64>() {
-                    return Some(Num::I(i));
-                }
-                let numeric = s.bytes().any(|b| b.is_ascii_digit())
-                    && s.bytes().all(|b| {
-                        b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-')
-                    });
-                if !numeric {
-                    return None;
-                }
-                s.parse::<f64>().ok().filter(|f| f.is_finite()).map(Num::F)
-            }
+            Value::String(s) => num_of_str(s),
             _ => None,
         }
     }
@@ -424,6 +472,22 @@ impl Num {
             (a, b) => a.as_f64().partial_cmp(&b.as_f64()),
         }
     }
+}
+
+/// A string as `exec` reads it as a number: an integer, or numeric text that parses as a
+/// finite float.
+pub(crate) fn num_of_str(s: &str) -> Option<Num> {
+    let s = s.trim();
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(Num::I(i));
+    }
+    let numeric = s.bytes().any(|b| b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if !numeric {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|f| f.is_finite()).map(Num::F)
 }
 
 /// `exec`'s total order on values: numbers (and numeric strings), then strings
@@ -463,13 +527,14 @@ fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
         .unwrap_or(Ordering::Equal)
 }
 
-fn stats_table(aggs: &[Aggregation], by: &[String], groups: Groups) -> Table {
-    let mut groups: Vec<(Vec<Value>, u64)> = groups.into_iter().map(|((_, k), n)| (k, n)).collect();
+fn stats_table(aggs: &[Aggregation], by: &[String], groups: MetricGroups) -> Table {
+    let mut groups: Vec<(Vec<Value>, (u64, Vec<Acc>))> =
+        groups.into_iter().map(|((_, k), cell)| (k, cell)).collect();
     if by.is_empty() && groups.is_empty() {
-        // `stats count()` over nothing is one row of zero.
-        groups.push((Vec::new(), 0));
+        // `stats …` over nothing is one row: zero counts, empty metrics.
+        groups.push((Vec::new(), (0, Vec::new())));
     }
-    groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| compare_keys(&a.0, &b.0)));
+    groups.sort_by(|a, b| (b.1).0.cmp(&(a.1).0).then_with(|| compare_keys(&a.0, &b.0)));
     let columns = by
         .iter()
         .cloned()
@@ -477,9 +542,12 @@ fn stats_table(aggs: &[Aggregation], by: &[String], groups: Groups) -> Table {
         .collect();
     let rows = groups
         .into_iter()
-        .map(|(key, n)| {
+        .map(|(key, (n, accs))| {
             key.into_iter()
-                .chain(aggs.iter().map(|_| Value::from(n)))
+                .chain(aggs.iter().enumerate().map(|(i, agg)| match accs.get(i) {
+                    Some(acc) => acc.finish(n),
+                    None => metrics::empty(&agg.function, n),
+                }))
                 .collect()
         })
         .collect();

@@ -33,6 +33,7 @@ mod aggs;
 mod embedded;
 mod error;
 mod indexer;
+mod metrics;
 mod schema;
 mod search;
 mod translate;

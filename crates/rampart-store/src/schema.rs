@@ -3,9 +3,9 @@
 //! | field    | type                         | holds                                             |
 //! |----------|------------------------------|---------------------------------------------------|
 //! | `id`     | STRING                       | the event id, hyphenated, for lookups by id       |
-//! | `ts`     | i64 INDEXED FAST             | `@timestamp` in nanoseconds                       |
+//! | `ts`     | i64 FAST                     | `@timestamp` in nanoseconds (ranges run on the column) |
 //! | `tenant` | STRING FAST                  | the tenant                                        |
-//! | `text`   | TEXT (`words` tokenizer)     | message and raw text, for free-text search        |
+//! | `text`   | TEXT (`words` tokenizer)     | raw text, and message when not a run of its words |
 //! | `f`      | JSON, `keyword_lower`, FAST  | `Event::fields` (+ `event.parse_error`)           |
 //! | `src`    | stored bytes                 | the event as written to the WAL (JSON)            |
 //!
@@ -17,8 +17,8 @@
 use rampart_model::Event;
 use serde_json::Value;
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema,
-    TextFieldIndexing, TextOptions,
+    FAST, Field, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions,
 };
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::tokenizer::{
@@ -57,11 +57,14 @@ pub(crate) struct Fields {
 pub(crate) fn build_schema() -> Schema {
     let mut b = Schema::builder();
     b.add_text_field(F_ID, STRING);
-    b.add_i64_field(F_TS, INDEXED | FAST);
+    // Not indexed: a unique term per event costs the term dictionary (and every merge) far
+    // more than range scans over the column, which tantivy uses for fast fields.
+    b.add_i64_field(F_TS, FAST);
     b.add_text_field(F_TENANT, STRING | FAST);
     let text = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(WORDS)
+            .set_fieldnorms(false)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     b.add_text_field(F_TEXT, text);
@@ -69,6 +72,7 @@ pub(crate) fn build_schema() -> Schema {
         .set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(KEYWORD_LOWER)
+                .set_fieldnorms(false)
                 .set_index_option(IndexRecordOption::Basic),
         )
         .set_fast("raw")
@@ -118,16 +122,42 @@ pub(crate) fn register_tokenizers(index: &Index) {
     );
 }
 
+/// Whether `needle` occurs in `haystack` with no word character right before or after it,
+/// so that the words of `needle` are consecutive words of `haystack`.
+pub(crate) fn contains_at_word_bounds(haystack: &str, needle: &str) -> bool {
+    use rampart_query::text::is_word_char;
+    let mut from = 0;
+    while let Some(i) = haystack.get(from..).and_then(|h| h.find(needle)) {
+        let start = from + i;
+        let end = start + needle.len();
+        let before_ok = !haystack[..start]
+            .chars()
+            .next_back()
+            .is_some_and(is_word_char)
+            || !needle.chars().next().is_some_and(is_word_char);
+        let after_ok = !haystack[end..].chars().next().is_some_and(is_word_char)
+            || !needle.chars().next_back().is_some_and(is_word_char);
+        if before_ok && after_ok {
+            return true;
+        }
+        // Step past the first character of this occurrence.
+        from = start + haystack[start..].chars().next().map_or(1, char::len_utf8);
+    }
+    false
+}
+
 /// Build the index document of `event`, taking its fields; `src` is its serialised form.
 pub(crate) fn to_document(fields: &Fields, event: &mut Event, src: &[u8]) -> TantivyDocument {
     let mut doc = TantivyDocument::new();
     doc.add_text(fields.id, event.id.to_string());
     doc.add_i64(fields.ts, event.timestamp.nanos());
     doc.add_text(fields.tenant, &event.tenant);
-    // Free text: the message an analyst reads plus the raw record when they differ.
+    // Free text: the raw record, plus the message an analyst reads unless its words are
+    // already a run of the raw record's words (then every word or phrase of the message
+    // matches the raw text too, and tokenising it again only costs).
     let raw = event.raw.as_text();
     if let Some(Value::String(message)) = rampart_model::get_path(&event.fields, "message")
-        && message.as_str() != raw.as_ref()
+        && !contains_at_word_bounds(&raw, message)
     {
         doc.add_text(fields.text, message);
     }
@@ -140,4 +170,41 @@ pub(crate) fn to_document(fields: &Fields, event: &mut Event, src: &[u8]) -> Tan
     doc.add_field_value(fields.f, &object);
     doc.add_bytes(fields.src, src);
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_at_word_bounds;
+
+    #[test]
+    fn message_containment_respects_word_bounds() {
+        // (haystack, needle, expected)
+        let cases = [
+            (
+                "<38>Mar 1 h sshd[1]: Failed password for root",
+                "Failed password for root",
+                true,
+            ),
+            ("xFailed password", "Failed password", false),
+            ("Failed passwords", "Failed password", false),
+            (
+                "a Failed passwordy Failed password",
+                "Failed password",
+                true,
+            ),
+            ("abc", "abc", true),
+            ("abc", "abcd", false),
+            ("x: -- y", ": --", true),
+            ("é café", "café", true),
+            ("écafé", "café", false),
+            ("anything", "", true),
+        ];
+        for (haystack, needle, expected) in cases {
+            assert_eq!(
+                contains_at_word_bounds(haystack, needle),
+                expected,
+                "{needle:?} in {haystack:?}"
+            );
+        }
+    }
 }

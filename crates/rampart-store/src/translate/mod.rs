@@ -199,9 +199,10 @@ impl Translator<'_> {
                     _ => None,
                 };
                 match t {
-                    Some(t) => Translated::exact(Box::new(TermQuery::new(
-                        Term::from_field_i64(f, t),
-                        IndexRecordOption::Basic,
+                    // `ts` is a column, not a term index: equality is a one-value range.
+                    Some(t) => Translated::exact(Box::new(RangeQuery::new(
+                        RBound::Included(Term::from_field_i64(f, t)),
+                        RBound::Included(Term::from_field_i64(f, t)),
                     ))),
                     None => Translated::none(),
                 }
