@@ -375,7 +375,7 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
     row(
         "peak RSS",
         format!("{:.0} MiB", peak_rss_mib()),
-        "whole bench process",
+        "whole run, including the WAL-only phase whose indexing backlog is unbounded",
     );
     Ok(())
 }
