@@ -94,7 +94,9 @@ pub(crate) fn run(
 /// timechart only), with its count.
 type Groups = Vec<((i64, Vec<Value>), u64)>;
 /// Groups with the merged state of each pushed-down metric.
-type MetricGroups = Vec<((i64, Vec<Value>), (u64, Vec<Acc>))>;
+type MetricGroups = Vec<((i64, Vec<Value>), Cell)>;
+/// A group's row count and metric states.
+type Cell = (u64, Vec<Acc>);
 
 fn group_counts(
     searcher: &Searcher,
@@ -346,7 +348,7 @@ impl SegmentCollector for GroupSegment {
         }
     }
 
-    fn harvest(mut self) -> Groups {
+    fn harvest(mut self) -> MetricGroups {
         if let Some(dense) = self.dense.take() {
             for (ord, c) in dense.into_iter().enumerate() {
                 if c > 0 {
@@ -528,7 +530,7 @@ fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
 }
 
 fn stats_table(aggs: &[Aggregation], by: &[String], groups: MetricGroups) -> Table {
-    let mut groups: Vec<(Vec<Value>, (u64, Vec<Acc>))> =
+    let mut groups: Vec<(Vec<Value>, Cell)> =
         groups.into_iter().map(|((_, k), cell)| (k, cell)).collect();
     if by.is_empty() && groups.is_empty() {
         // `stats …` over nothing is one row: zero counts, empty metrics.

@@ -21,13 +21,18 @@
 //!   [`StoreError::Overloaded`] after `overload_wait`.
 //!
 //! # Layout and measured costs
-//! `dir/wal/` holds the log (records are the serde_json form of [`Event`], about 610 bytes
-//! for a typical parsed syslog line — kept over a binary codec because the same bytes are
-//! the stored document, readable by any tool); `dir/index/` the tantivy index (schema in
-//! `schema.rs`; zstd document store, about 160 bytes per such event on disk). Filters are
-//! translated to index queries that are either exact or checked against the reference
-//! evaluator; `stats`/`top`/`rare`/`timechart` with `count()` run on fast-field columns;
-//! everything else runs through `rampart_query::exec` over loaded events.
+//! `dir/wal/` holds the log (records are the serde_json form of [`Event`], about 830 bytes
+//! for a parsed sshd syslog line — kept over a binary codec because the same bytes are
+//! the stored document, readable by any tool, and serialising is not where the time goes);
+//! `dir/index/` the tantivy index (schema in `schema.rs`; zstd document store; about 215
+//! bytes per such event on disk). Filters are translated to index queries that are either
+//! exact or checked against the reference evaluator; `stats` (`count`, `dc`, `sum`, `avg`,
+//! `min`, `max`), `top`, `rare` and `timechart … count()` run on fast-field columns when
+//! the result provably equals `rampart_query::exec`'s; everything else runs through
+//! `rampart_query::exec` over loaded events.
+//!
+//! Indexing, not the WAL, bounds ingest: on a 2-core machine about 27–31k parsed syslog
+//! events/s end to end (append → searchable) with the default configuration.
 
 mod aggs;
 mod embedded;
@@ -179,7 +184,9 @@ pub struct EmbeddedStoreConfig {
     pub commit_interval: Duration,
     /// Memory budget of the index writer (at least 15 MB per indexing thread).
     pub writer_memory_bytes: usize,
-    /// Threads tantivy uses to build index segments.
+    /// Threads tantivy uses to build index segments. Two by default: on a 2-core machine
+    /// that raised end-to-end ingest from about 22k to 31k events/s, as the per-segment
+    /// work (term sorting, dictionary building at each commit) runs in parallel.
     pub index_threads: usize,
     /// Acknowledged events allowed to wait for the indexer before appends block.
     pub max_lag_events: u64,
@@ -202,7 +209,7 @@ impl Default for EmbeddedStoreConfig {
         EmbeddedStoreConfig {
             commit_interval: Duration::from_secs(1),
             writer_memory_bytes: 128 * 1024 * 1024,
-            index_threads: 1,
+            index_threads: 2,
             max_lag_events: 50_000,
             overload_wait: Duration::from_secs(10),
             wal_segment_bytes: 64 * 1024 * 1024,

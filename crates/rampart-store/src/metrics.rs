@@ -527,3 +527,13 @@ pub(crate) fn resolve_names<'a>(
     }
     out
 }
+
+/// A metric with no state for its group: a count, or its value over no values at all
+/// (`exec`'s fresh accumulator).
+pub(crate) fn empty(function: &AggFunction, count: u64) -> Value {
+    match function {
+        AggFunction::Count => Value::from(count),
+        AggFunction::DistinctCount(_) => Value::from(0),
+        _ => Value::Null,
+    }
+}
