@@ -99,11 +99,11 @@ fn details(ev: &Event) -> String {
         if parts.len() >= 3 {
             break;
         }
-        if let Some(v) = ev.get_str(key) {
-            if !v.is_empty() {
-                let short: String = v.chars().take(160).collect();
-                parts.push(format!("{key}={short}"));
-            }
+        if let Some(v) = ev.get_str(key)
+            && !v.is_empty()
+        {
+            let short: String = v.chars().take(160).collect();
+            parts.push(format!("{key}={short}"));
         }
     }
     parts.join(" | ")
@@ -296,7 +296,7 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
         eprintln!("  {level:<14} {n}");
     }
     let mut top: Vec<_> = by_rule.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     eprintln!("top rules:");
     for ((level, rule), n) in top.iter().take(15) {
         eprintln!("  {n:>6}  [{level}] {rule}");
