@@ -15,7 +15,6 @@ use crate::metrics::{self, Acc, Plan, SegAcc, SegmentMetrics};
 use crate::schema::{F_FIELDS, F_TENANT, F_TS};
 use rampart_model::Timestamp;
 use rampart_query::exec::Table;
-use rampart_query::text::cmp_ci;
 use rampart_query::{AggFunction, Aggregation, Stage};
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -449,31 +448,8 @@ fn key_text(v: &Value) -> String {
 #[derive(Clone, Copy)]
 pub(crate) enum Num {
     I(i64),
-    F(f64),
-}
-
-impl Num {
-    fn from_value(v: &Value) -> Option<Num> {
-        match v {
-            Value::Number(n) => n.as_i64().map(Num::I).or_else(|| n.as_f64().map(Num::F)),
-            Value::String(s) => num_of_str(s),
-            _ => None,
-        }
-    }
-
-    fn as_f64(self) -> f64 {
-        match self {
-            Num::I(i) => i as f64,
-            Num::F(f) => f,
-        }
-    }
-
-    fn compare(self, other: Num) -> Option<Ordering> {
-        match (self, other) {
-            (Num::I(a), Num::I(b)) => Some(a.cmp(&b)),
-            (a, b) => a.as_f64().partial_cmp(&b.as_f64()),
-        }
-    }
+    /// A float; its value is not needed where this is used.
+    F,
 }
 
 /// A string as `exec` reads it as a number: an integer, or numeric text that parses as a
@@ -489,37 +465,13 @@ pub(crate) fn num_of_str(s: &str) -> Option<Num> {
     if !numeric {
         return None;
     }
-    s.parse::<f64>().ok().filter(|f| f.is_finite()).map(Num::F)
+    s.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map(|_| Num::F)
 }
 
-/// `exec`'s total order on values: numbers (and numeric strings), then strings
-/// case-insensitively, then booleans, then the rest, null last.
-fn compare_values(a: &Value, b: &Value) -> Ordering {
-    fn rank(v: &Value, num: Option<Num>) -> u8 {
-        match v {
-            _ if num.is_some() => 0,
-            Value::String(_) => 1,
-            Value::Bool(_) => 2,
-            Value::Null => 4,
-            _ => 3,
-        }
-    }
-    let (na, nb) = (Num::from_value(a), Num::from_value(b));
-    let (ra, rb) = (rank(a, na), rank(b, nb));
-    if ra != rb {
-        return ra.cmp(&rb);
-    }
-    if let (Some(x), Some(y)) = (na, nb) {
-        return x
-            .compare(y)
-            .unwrap_or_else(|| x.as_f64().total_cmp(&y.as_f64()));
-    }
-    match (a, b) {
-        (Value::String(x), Value::String(y)) => cmp_ci(x, y).then_with(|| x.cmp(y)),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        _ => key_text(a).cmp(&key_text(b)),
-    }
-}
+use rampart_query::exec::compare_values;
 
 fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
     a.iter()

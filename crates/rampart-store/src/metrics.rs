@@ -166,7 +166,7 @@ fn classify(s: &StrColumn) -> tantivy::Result<Option<(Vec<TermClass>, u64)>> {
                 max_abs = max_abs.max(i.unsigned_abs());
                 TermClass::Int(i)
             }
-            Some(Num::F(_)) => return Ok(None),
+            Some(Num::F) => return Ok(None),
             None => TermClass::Text,
         };
         out.push(class);

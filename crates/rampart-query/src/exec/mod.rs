@@ -172,7 +172,8 @@ fn compare_rows(keys: &[SortKey], a: &Row, b: &Row) -> Ordering {
 
 /// A total order on JSON values: numbers (and strings that read as numbers) numerically,
 /// then strings case-insensitively, then booleans, then arrays and objects by their JSON.
-pub(crate) fn compare_values(a: &Value, b: &Value) -> Ordering {
+/// Stores that sort or group outside this module use it so their order is `exec`'s.
+pub fn compare_values(a: &Value, b: &Value) -> Ordering {
     fn rank(v: &Value, num: Option<Num>) -> u8 {
         match v {
             _ if num.is_some() => 0,
