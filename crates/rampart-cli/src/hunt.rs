@@ -109,10 +109,11 @@ fn details(ev: &Event) -> String {
     parts.join(" | ")
 }
 
-pub fn load_rules(paths: &[PathBuf], show: bool) -> anyhow::Result<(RuleSet, usize)> {
+/// Load rule files and directories into one set, with every rule that failed to compile.
+pub fn load_rules(paths: &[PathBuf]) -> anyhow::Result<(RuleSet, Vec<rampart_detect::Diagnostic>)> {
     let opts = LoadOptions::default();
     let mut all = RuleSet::default();
-    let mut n_diags = 0;
+    let mut diagnostics = Vec::new();
     for path in paths {
         let (set, diags) = if path.is_dir() {
             RuleSet::load_dir(path, &opts)
@@ -121,15 +122,10 @@ pub fn load_rules(paths: &[PathBuf], show: bool) -> anyhow::Result<(RuleSet, usi
                 .with_context(|| format!("reading rule file {}", path.display()))?;
             RuleSet::from_yaml_str(&text, &path.display().to_string(), &opts)
         };
-        n_diags += diags.len();
-        if show {
-            for d in &diags {
-                eprintln!("{d}");
-            }
-        }
+        diagnostics.extend(diags);
         all.extend(set);
     }
-    Ok((all, n_diags))
+    Ok((all, diagnostics))
 }
 
 pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
@@ -138,7 +134,13 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
         level: "warn".into(),
     });
     let started = Instant::now();
-    let (mut rules, n_diags) = load_rules(&args.rules, args.show_diagnostics)?;
+    let (mut rules, diagnostics) = load_rules(&args.rules)?;
+    if args.show_diagnostics {
+        for d in &diagnostics {
+            eprintln!("{d}");
+        }
+    }
+    let n_diags = diagnostics.len();
     if let Some(min) = &args.level {
         let min_rank = level_rank(min);
         if min_rank == 0 {

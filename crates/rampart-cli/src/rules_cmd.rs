@@ -23,24 +23,8 @@ pub enum RulesCommand {
 pub fn run(cmd: RulesCommand) -> anyhow::Result<()> {
     match cmd {
         RulesCommand::Lint { paths } => {
-            let opts = rampart_detect::LoadOptions::default();
-            let mut n_rules = 0usize;
-            let mut diagnostics = Vec::new();
-            for path in &paths {
-                let (set, diags) = if path.is_dir() {
-                    rampart_detect::RuleSet::load_dir(path, &opts)
-                } else {
-                    let text = std::fs::read_to_string(path)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                    rampart_detect::RuleSet::from_yaml_str(
-                        &text,
-                        &path.display().to_string(),
-                        &opts,
-                    )
-                };
-                n_rules += set.len();
-                diagnostics.extend(diags);
-            }
+            let (set, diagnostics) = crate::hunt::load_rules(&paths)?;
+            let n_rules = set.len();
             let mut by_category: std::collections::BTreeMap<&str, usize> = Default::default();
             for d in &diagnostics {
                 println!("{d}");
@@ -58,7 +42,7 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<()> {
             }
         }
         RulesCommand::List { paths } => {
-            let (set, _) = crate::hunt::load_rules(&paths, false)?;
+            let (set, _) = crate::hunt::load_rules(&paths)?;
             for rule in set.rules() {
                 println!(
                     "{}\t{}\t{}\t{}",

@@ -17,7 +17,6 @@ use rampart_model::Timestamp;
 use rampart_query::exec::Table;
 use rampart_query::{AggFunction, Aggregation, Stage};
 use serde_json::Value;
-use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, DynamicColumn, StrColumn};
@@ -471,15 +470,7 @@ pub(crate) fn num_of_str(s: &str) -> Option<Num> {
         .map(|_| Num::F)
 }
 
-use rampart_query::exec::compare_values;
-
-fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| compare_values(x, y))
-        .find(|o| *o != Ordering::Equal)
-        .unwrap_or(Ordering::Equal)
-}
+use rampart_query::exec::{compare_keys, percent, rank_counts};
 
 fn stats_table(aggs: &[Aggregation], by: &[String], groups: MetricGroups) -> Table {
     let mut groups: Vec<(Vec<Value>, Cell)> =
@@ -511,24 +502,15 @@ fn stats_table(aggs: &[Aggregation], by: &[String], groups: MetricGroups) -> Tab
 fn top_table(limit: usize, fields: &[String], groups: Groups, rare: bool) -> Table {
     let mut counts: Vec<(Vec<Value>, u64)> = groups.into_iter().map(|((_, k), n)| (k, n)).collect();
     let total: u64 = counts.iter().map(|c| c.1).sum();
-    counts.sort_by(|a, b| {
-        let by_count = if rare { a.1.cmp(&b.1) } else { b.1.cmp(&a.1) };
-        by_count.then_with(|| compare_keys(&a.0, &b.0))
-    });
-    counts.truncate(limit);
+    rank_counts(&mut counts, limit, rare);
     let mut columns = fields.to_vec();
     columns.push("count".to_owned());
     columns.push("percent".to_owned());
     let rows = counts
         .into_iter()
         .map(|(key, count)| {
-            let percent = if total == 0 {
-                0.0
-            } else {
-                (count as f64 * 100.0 / total as f64 * 10_000.0).round() / 10_000.0
-            };
             key.into_iter()
-                .chain([Value::from(count), Value::from(percent)])
+                .chain([Value::from(count), Value::from(percent(count, total))])
                 .collect()
         })
         .collect();

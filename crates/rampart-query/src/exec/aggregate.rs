@@ -1,6 +1,6 @@
 //! Aggregating stages: `stats`, `top`/`rare` and `timechart`.
 
-use super::{Frame, Row, compare_values, lookup};
+use super::{Frame, Row, compare_keys, lookup};
 use crate::ast::{AggFunction, Aggregation};
 use crate::error::QueryError;
 use crate::eval::{Num, scalar_text};
@@ -272,14 +272,6 @@ impl<'a> Group<'a> {
     }
 }
 
-fn compare_keys(a: &[&Value], b: &[&Value]) -> Ordering {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| compare_values(x, y))
-        .find(|o| *o != Ordering::Equal)
-        .unwrap_or(Ordering::Equal)
-}
-
 /// `stats aggs by fields`: one row per group, biggest groups first.
 pub(super) fn stats(aggs: &[Aggregation], by: &[String], rows: &[Row]) -> Frame {
     let mut groups: Vec<Group<'_>> = Vec::new();
@@ -349,11 +341,7 @@ pub(super) fn top(limit: usize, fields: &[String], rows: &[Row], rare: bool) -> 
             counts[i].1 += 1;
         });
     }
-    counts.sort_by(|a, b| {
-        let by_count = if rare { a.1.cmp(&b.1) } else { b.1.cmp(&a.1) };
-        by_count.then_with(|| compare_keys(&a.0, &b.0))
-    });
-    counts.truncate(limit);
+    super::rank_counts(&mut counts, limit, rare);
     let mut columns = fields.to_vec();
     columns.push("count".to_owned());
     columns.push("percent".to_owned());
@@ -364,13 +352,11 @@ pub(super) fn top(limit: usize, fields: &[String], rows: &[Row], rare: bool) -> 
             for (field, v) in fields.iter().zip(key) {
                 row.insert(field.clone(), v.clone());
             }
-            let percent = if total == 0 {
-                0.0
-            } else {
-                (count as f64 * 100.0 / total as f64 * 10_000.0).round() / 10_000.0
-            };
             row.insert("count".to_owned(), Value::from(count));
-            row.insert("percent".to_owned(), Value::from(percent));
+            row.insert(
+                "percent".to_owned(),
+                Value::from(super::percent(count, total)),
+            );
             row
         })
         .collect();

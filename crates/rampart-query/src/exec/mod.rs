@@ -203,6 +203,38 @@ pub fn compare_values(a: &Value, b: &Value) -> Ordering {
     }
 }
 
+/// Group keys in [`compare_values`] order, field by field.
+pub fn compare_keys<K: std::borrow::Borrow<Value>>(a: &[K], b: &[K]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| compare_values(x.borrow(), y.borrow()))
+        .find(|o| *o != Ordering::Equal)
+        .unwrap_or(Ordering::Equal)
+}
+
+/// Order `top` (most frequent first) or `rare` (least frequent first) counts, ties by key,
+/// and keep `limit`. Stores that count in their index call it so their rows are `exec`'s.
+pub fn rank_counts<K: std::borrow::Borrow<Value>>(
+    counts: &mut Vec<(Vec<K>, u64)>,
+    limit: usize,
+    rare: bool,
+) {
+    counts.sort_by(|a, b| {
+        let by_count = if rare { a.1.cmp(&b.1) } else { b.1.cmp(&a.1) };
+        by_count.then_with(|| compare_keys(&a.0, &b.0))
+    });
+    counts.truncate(limit);
+}
+
+/// `count` as a percentage of `total`, rounded to 4 decimals (`top`'s `percent` column).
+pub fn percent(count: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        (count as f64 * 100.0 / total as f64 * 10_000.0).round() / 10_000.0
+    }
+}
+
 fn scalar_or_json(v: &Value) -> String {
     scalar_text(v).map_or_else(|| v.to_string(), |s| s.into_owned())
 }
