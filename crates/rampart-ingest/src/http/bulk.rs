@@ -70,20 +70,11 @@ async fn bulk(state: HttpIngestState, path_index: Option<String>, req: Request) 
         );
         return resp;
     };
-    let origin = Origin {
-        peer: super::peer(&req),
-        ..Origin::new(OriginKind::HttpBulk, BULK_LISTENER)
-    };
-    let (parts, body) = req.into_parts();
-    let encoding = match super::content_encoding(&parts.headers) {
-        Ok(e) => e,
-        Err(e) => return body_error(&state, e),
-    };
-    let body = match super::read_body(&state, body, &parts.headers).await {
-        Ok(b) => b,
-        Err(e) => return body_error(&state, e),
-    };
-    metrics.bytes(body.len() as u64);
+    let (origin, encoding, body) =
+        match super::take_body(&state, req, OriginKind::HttpBulk, BULK_LISTENER, metrics).await {
+            Ok(taken) => taken,
+            Err(e) => return body_error(&state, e),
+        };
     let worker_state = state.clone();
     let parsed = blocking(move || -> Result<Result<Parsed, String>, BodyError> {
         let body = super::decode_body(encoding.as_deref(), body, worker_state.max_decoded_bytes)?;

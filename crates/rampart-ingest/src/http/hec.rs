@@ -354,20 +354,18 @@ async fn receive(
             return refusal.respond();
         }
     };
-    let origin = Origin {
-        peer: super::peer(&req),
-        ..Origin::new(OriginKind::HttpHec, HEC_LISTENER)
-    };
-    let (parts, body) = req.into_parts();
-    let encoding = match super::content_encoding(&parts.headers) {
-        Ok(e) => e,
+    let (origin, encoding, body) = match super::take_body(
+        &state,
+        req,
+        OriginKind::HttpHec,
+        HEC_LISTENER,
+        &state.hec_metrics,
+    )
+    .await
+    {
+        Ok(taken) => taken,
         Err(e) => return body_error(&state, e),
     };
-    let body = match super::read_body(&state, body, &parts.headers).await {
-        Ok(b) => b,
-        Err(e) => return body_error(&state, e),
-    };
-    state.hec_metrics.bytes(body.len() as u64);
     let worker_state = state.clone();
     let tenant = caller.tenant.clone();
     let parsed = blocking(move || -> Result<Option<Parsed>, BodyError> {

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use rampart_model::Event;
+use rampart_model::{Event, Origin, OriginKind};
 use rampart_parse::{Format, Parser};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -336,6 +336,27 @@ impl BodyError {
             BodyError::Invalid(reason) => format!("cannot read request body: {reason}"),
         }
     }
+}
+
+/// What every ingest handler takes from an authenticated request: where it came from,
+/// its `Content-Encoding`, and its body read within the limit (counted in `metrics`).
+/// The body is still encoded: [`decode_body`] runs off the async threads.
+pub(crate) async fn take_body(
+    state: &HttpIngestState,
+    req: Request,
+    kind: OriginKind,
+    listener: &str,
+    metrics: &ListenerMetrics,
+) -> Result<(Origin, Option<String>, Bytes), BodyError> {
+    let origin = Origin {
+        peer: peer(&req),
+        ..Origin::new(kind, listener)
+    };
+    let (parts, body) = req.into_parts();
+    let encoding = content_encoding(&parts.headers)?;
+    let body = read_body(state, body, &parts.headers).await?;
+    metrics.bytes(body.len() as u64);
+    Ok((origin, encoding, body))
 }
 
 /// Read the request body up to the limit without buffering more than the limit: a

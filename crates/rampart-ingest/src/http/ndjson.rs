@@ -8,7 +8,7 @@ use crate::make_event;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use rampart_model::{Event, Origin, OriginKind};
+use rampart_model::{Event, OriginKind};
 use serde_json::json;
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -33,20 +33,18 @@ pub(super) async fn handle(State(state): State<HttpIngestState>, req: Request) -
             );
         }
     };
-    let origin = Origin {
-        peer: super::peer(&req),
-        ..Origin::new(OriginKind::HttpNdjson, NDJSON_LISTENER)
-    };
-    let (parts, body) = req.into_parts();
-    let encoding = match super::content_encoding(&parts.headers) {
-        Ok(e) => e,
+    let (origin, encoding, body) = match super::take_body(
+        &state,
+        req,
+        OriginKind::HttpNdjson,
+        NDJSON_LISTENER,
+        metrics,
+    )
+    .await
+    {
+        Ok(taken) => taken,
         Err(e) => return body_error(&state, e),
     };
-    let body = match super::read_body(&state, body, &parts.headers).await {
-        Ok(b) => b,
-        Err(e) => return body_error(&state, e),
-    };
-    metrics.bytes(body.len() as u64);
     let parsers = state.parsers.clone();
     let max_decoded = state.max_decoded_bytes;
     let parsed = blocking(move || -> Result<Vec<Event>, BodyError> {
