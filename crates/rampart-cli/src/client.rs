@@ -55,14 +55,15 @@ pub struct StatusArgs {
     pub server: ServerArgs,
 }
 
-struct Client {
+/// An API client: base URL, token and (for HTTPS) the trusted certificate.
+pub(crate) struct Client {
     agent: ureq::Agent,
-    base: String,
+    pub(crate) base: String,
     token: String,
 }
 
 impl Client {
-    fn new(cfg: &Config, args: &ServerArgs) -> anyhow::Result<Client> {
+    pub(crate) fn new(cfg: &Config, args: &ServerArgs) -> anyhow::Result<Client> {
         let scheme = if cfg.http.tls { "https" } else { "http" };
         let base = match &args.server {
             Some(s) => s.trim_end_matches('/').to_owned(),
@@ -115,7 +116,11 @@ impl Client {
         })
     }
 
-    fn get_json(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<serde_json::Value> {
+    pub(crate) fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<serde_json::Value> {
         let mut req = self
             .agent
             .get(format!("{}{}", self.base, path))
@@ -123,9 +128,42 @@ impl Client {
         for (k, v) in query {
             req = req.query(*k, v);
         }
-        let mut resp = req
+        let resp = req
             .call()
             .with_context(|| format!("cannot reach the server at {}", self.base))?;
+        Self::answer(path, resp)
+    }
+
+    /// POST `body` as JSON to `path`; the answer's JSON, or the server's error.
+    pub(crate) fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let resp = self
+            .agent
+            .post(format!("{}{}", self.base, path))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .send_json(body)
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
+        Self::answer(path, resp)
+    }
+
+    /// DELETE `path`; the answer's JSON, or the server's error.
+    pub(crate) fn delete_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let resp = self
+            .agent
+            .delete(format!("{}{}", self.base, path))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call()
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
+        Self::answer(path, resp)
+    }
+
+    fn answer(
+        path: &str,
+        mut resp: ureq::http::Response<ureq::Body>,
+    ) -> anyhow::Result<serde_json::Value> {
         let status = resp.status();
         let body: serde_json::Value = resp
             .body_mut()

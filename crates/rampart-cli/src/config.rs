@@ -21,6 +21,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub ingest: IngestConfig,
     pub store: StoreConfig,
+    /// Live Sigma detection over every accepted event.
+    pub detection: rampart_detections::DetectionConfig,
     pub log: LogConfig,
 }
 
@@ -32,6 +34,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             ingest: IngestConfig::default(),
             store: StoreConfig::default(),
+            detection: rampart_detections::DetectionConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -209,6 +212,23 @@ mod tests {
     fn unknown_keys_are_rejected_with_their_name() {
         let err = toml::from_str::<Config>("[http]\nbnd = \"1.2.3.4:1\"\n").expect_err("typo");
         assert!(err.to_string().contains("bnd"), "{err}");
+    }
+
+    #[test]
+    fn detection_section_reads_rule_directories() {
+        let cfg: Config = toml::from_str(
+            "[detection]\nrules_dirs = [\"/etc/rampart/rules\"]\nreload_interval_secs = 2\n",
+        )
+        .expect("valid");
+        assert!(cfg.detection.enabled);
+        assert_eq!(
+            cfg.detection.rules_dirs,
+            vec![PathBuf::from("/etc/rampart/rules")]
+        );
+        assert_eq!(cfg.detection.reload_interval_secs, 2);
+        let text = toml::to_string_pretty(&Config::default()).expect("serialise defaults");
+        assert!(text.contains("[detection]"), "{text}");
+        assert!(toml::from_str::<Config>("[detection]\nrule_dirs = []\n").is_err());
     }
 
     #[test]

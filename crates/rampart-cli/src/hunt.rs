@@ -8,7 +8,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -24,9 +23,13 @@ pub struct HuntArgs {
     /// Files or directories to hunt through (searched recursively).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Sigma rule files or directories (repeatable).
-    #[arg(long, short = 'r', required = true)]
+    /// Sigma rule files or directories (repeatable). Without any, Rampart's built-in
+    /// rules are used.
+    #[arg(long, short = 'r')]
     pub rules: Vec<PathBuf>,
+    /// Add Rampart's built-in rules to the --rules ones.
+    #[arg(long)]
+    pub builtin: bool,
     /// Only rules of this level or above: informational, low, medium, high, critical.
     #[arg(long)]
     pub level: Option<String>,
@@ -110,23 +113,18 @@ fn details(ev: &Event) -> String {
 }
 
 /// Load rule files and directories into one set, with every rule that failed to compile.
+/// A path that does not exist is an error; a rule that does not compile is a diagnostic.
 pub fn load_rules(paths: &[PathBuf]) -> anyhow::Result<(RuleSet, Vec<rampart_detect::Diagnostic>)> {
-    let opts = LoadOptions::default();
-    let mut all = RuleSet::default();
-    let mut diagnostics = Vec::new();
-    for path in paths {
-        let (set, diags) = if path.is_dir() {
-            RuleSet::load_dir(path, &opts)
-        } else {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading rule file {}", path.display()))?;
-            RuleSet::from_yaml_str(&text, &path.display().to_string(), &opts)
-        };
-        diagnostics.extend(diags);
-        all.extend(set);
+    for p in paths {
+        if !p.exists() {
+            anyhow::bail!("rules: {}: no such file or directory", p.display());
+        }
     }
-    Ok((all, diagnostics))
+    Ok(RuleSet::load_paths(paths, &LoadOptions::default()))
 }
+
+/// Diagnostics printed without --show-diagnostics.
+const SHOWN_DIAGNOSTICS: usize = 5;
 
 pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
     crate::init_logging(&crate::config::LogConfig {
@@ -134,11 +132,19 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
         level: "warn".into(),
     });
     let started = Instant::now();
-    let (mut rules, diagnostics) = load_rules(&args.rules)?;
-    if args.show_diagnostics {
-        for d in &diagnostics {
-            eprintln!("{d}");
-        }
+    let (mut rules, mut diagnostics) = load_rules(&args.rules)?;
+    if args.rules.is_empty() || args.builtin {
+        let (builtin, diags) = RuleSet::builtin();
+        rules.extend(builtin);
+        diagnostics.extend(diags);
+    }
+    let shown = if args.show_diagnostics {
+        diagnostics.len()
+    } else {
+        SHOWN_DIAGNOSTICS
+    };
+    for d in diagnostics.iter().take(shown) {
+        eprintln!("rule not loaded: {d}");
     }
     let n_diags = diagnostics.len();
     if let Some(min) = &args.level {
@@ -155,10 +161,10 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
     eprintln!(
         "loaded {} rules in {load_secs:.2}s ({n_diags} could not be compiled{})",
         engine.len(),
-        if args.show_diagnostics {
+        if n_diags <= shown {
             ""
         } else {
-            "; --show-diagnostics lists them"
+            "; --show-diagnostics lists them all"
         }
     );
     let now = Timestamp::now();
@@ -175,6 +181,11 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("--parser: {e}"))?;
 
+    for p in &args.paths {
+        if !p.exists() {
+            anyhow::bail!("{}: no such file or directory", p.display());
+        }
+    }
     let files = rampart_ingest::import::discover(&args.paths);
     if files.is_empty() {
         anyhow::bail!("no files found under the given paths");
@@ -213,7 +224,8 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
                     match rampart_ingest::import::read(file, format, rampart_model::DEFAULT_TENANT)
                     {
                         Err(e) => {
-                            bar.println(format!("skipped {name}: {e}"));
+                            // `println` prints nothing while the bar is hidden (stderr not a terminal).
+                            bar.suspend(|| eprintln!("skipped {name}: {e}"));
                             n_errors.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(records) => {

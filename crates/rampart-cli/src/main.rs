@@ -2,10 +2,12 @@
 //! configuration, opens the store, starts the inputs and the HTTP server, and offers the
 //! command-line tools (search, ingest, status, tokens, benchmark).
 
+mod alerts_cmd;
 mod bench;
 mod client;
 mod config;
 mod demo;
+mod detections_cmd;
 mod hunt;
 mod ingest_cmd;
 mod output;
@@ -51,9 +53,19 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Sigma rules: lint, list.
+    /// Sigma rules: lint, list, test (built-in rules without a path); enable, disable, reload on a running server.
     #[command(subcommand)]
-    Rules(rules_cmd::RulesCommand),
+    Rules(detections_cmd::RulesCommand),
+    /// List the detections of a running server: `rampart detections --level high --from -24h`.
+    Detections(detections_cmd::DetectionsArgs),
+    /// Alerts on a running server: list, show, ack, assign, status, close; groups, noise.
+    #[command(subcommand)]
+    Alerts(alerts_cmd::AlertsCommand),
+    /// Suppressions (exceptions) on a running server: add, list, remove.
+    #[command(subcommand)]
+    Suppress(alerts_cmd::SuppressCommand),
+    /// Risk scores per entity on a running server, with the contributing rules.
+    Risk(alerts_cmd::RiskArgs),
     /// Run Sigma rules over log files (EVTX, JSON, syslog) and print a detection timeline.
     Hunt(hunt::HuntArgs),
     /// Measure parse, WAL, end-to-end ingest and search speed on this machine.
@@ -99,8 +111,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Hunt(args) => hunt::run(cfg, args),
-        Command::Rules(cmd) => rules_cmd::run(cmd),
+        Command::Rules(cmd) => detections_cmd::run_rules(cfg, cmd),
+        Command::Detections(args) => detections_cmd::run(cfg, args),
         Command::Bench(args) => bench::run(cfg, args),
+        Command::Alerts(cmd) => alerts_cmd::run_alerts(cfg, cmd),
+        Command::Suppress(cmd) => alerts_cmd::run_suppress(cfg, cmd),
+        Command::Risk(args) => alerts_cmd::run_risk(cfg, args),
     }
 }
 

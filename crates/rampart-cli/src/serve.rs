@@ -1,5 +1,6 @@
-//! `rampart serve`: open the store, start every enabled input and the HTTP server, run
-//! until SIGINT/SIGTERM, then stop inputs first and close the store last.
+//! `rampart serve`: open the store, start live detection, every enabled input and the HTTP
+//! server, run until SIGINT/SIGTERM, then stop inputs first, detection next and close the
+//! store last.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +22,10 @@ pub struct ServeArgs {
     /// Print the bound addresses as one JSON line on stdout once listening (for scripts/tests).
     #[arg(long)]
     pub print_addrs: bool,
+    /// Sigma rule directory to detect with, in addition to `[detection] rules_dirs`
+    /// (repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<std::path::PathBuf>,
 }
 
 pub fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
@@ -49,6 +54,26 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
     );
     let metrics = IngestMetrics::new();
     let sink: Arc<dyn EventSink> = Arc::new(StoreSink::new(store.clone()));
+
+    // Detection reads the store's event stream on its own threads: ingest never waits for it.
+    let mut detection_cfg = cfg.detection.clone();
+    detection_cfg.rules_dirs.extend(args.rules.iter().cloned());
+    let detection = if detection_cfg.enabled {
+        let (store, data_dir) = (store.clone(), cfg.data_dir.clone());
+        Some(
+            tokio::task::spawn_blocking(move || {
+                rampart_detections::DetectionService::start(store.as_ref(), &data_dir, &detection_cfg)
+            })
+            .await
+            .context("detection start task")?
+            .context("starting detection")?,
+        )
+    } else {
+        if !args.rules.is_empty() {
+            tracing::warn!("--rules given but [detection] enabled = false: no detection runs");
+        }
+        None
+    };
 
     let mut listeners: Vec<ListenerHandle> = Vec::new();
     let mut addrs = serde_json::Map::new();
@@ -133,7 +158,22 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
             auth: Arc::new(auth),
             audit: Arc::new(audit),
             started: Instant::now(),
-            status_sections: Arc::new(Vec::new()),
+            status_sections: Arc::new(
+                detection
+                    .iter()
+                    .map(|d| {
+                        let d = d.clone();
+                        let section: rampart_server::StatusSection = Arc::new(move || {
+                            serde_json::to_value(d.status())
+                                .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+                        });
+                        ("detection".to_owned(), section)
+                    })
+                    .collect(),
+            ),
+            detection: detection.clone(),
+            // Alert triage (`rampart_triage::Triage`) is wired with the detection pipeline.
+            triage: None,
         };
         let app = rampart_server::app(state, ingest_routes);
         let tls = if cfg.http.tls {
@@ -178,6 +218,11 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(t) = http_task {
         let _ = t.await;
+    }
+    if let Some(d) = detection {
+        tokio::task::spawn_blocking(move || d.stop())
+            .await
+            .context("detection stop task")?;
     }
     tokio::task::spawn_blocking(move || store.close())
         .await

@@ -1,7 +1,10 @@
-//! Single-thread throughput of Rampart's Sigma engine against rsigma-eval 0.23.0 on the
+//! Every detection figure in one run: Rampart's Sigma engine against rsigma-eval 0.23.0 on
+//! the same pre-parsed events and rules (single thread, i.e. per core), the EVTX corpus
+//! parsed alone and parsed + detected in parallel over files as `rampart hunt` does,
+//! rule load figures and peak memory. Run with
+//! `cargo run --release -p rampart-detect --example sigma_bench`
+//! (`SIGMA_BENCH_SECS` = seconds per measurement, default 3; `SIGMA_BENCH_ONLY=a|b|c|p`).
 #![allow(clippy::unwrap_used)]
-//! same pre-parsed events and rules. Run with
-//! `cargo run --release -p rampart-detect --example sigma_bench`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -9,6 +12,8 @@ mod common;
 use rampart_detect::{Engine, LoadOptions, Mappings, Matches, Routing, RuleSet};
 use rampart_model::{Event, Origin, OriginKind};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Events per second of `f` over `n` events, repeated for at least `min`.
@@ -24,7 +29,7 @@ fn rate(n: usize, min: Duration, mut f: impl FnMut() -> usize) -> (f64, usize) {
 }
 
 fn load_rsigma(
-    dirs: &[std::path::PathBuf],
+    dirs: &[PathBuf],
     keep: &dyn Fn(&rsigma_parser::SigmaRule) -> bool,
 ) -> rsigma_eval::Engine {
     let mut e = rsigma_eval::Engine::new();
@@ -44,22 +49,40 @@ fn load_rsigma(
     e
 }
 
+fn secs() -> Duration {
+    let s = std::env::var("SIGMA_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    Duration::from_secs_f64(s)
+}
+
+fn selected(key: &str) -> bool {
+    let only = std::env::var("SIGMA_BENCH_ONLY").unwrap_or_default();
+    only.is_empty() || only.split(',').any(|o| o == key)
+}
+
+/// One engine-against-engine comparison.
+struct Row {
+    name: &'static str,
+    events: usize,
+    rules: usize,
+    theirs: f64,
+    theirs_matches: usize,
+    all: f64,
+    all_matches: usize,
+    routed: f64,
+    routed_matches: usize,
+}
+
 fn scenario(
-    name: &str,
+    name: &'static str,
     rules: &RuleSet,
     theirs: &rsigma_eval::Engine,
     nested: &[Event],
     flat: &[Value],
-) {
-    let secs = std::env::var("SIGMA_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
-    let min = Duration::from_secs_f64(secs);
-    let only = std::env::var("SIGMA_BENCH_ONLY").unwrap_or_default();
-    if !only.is_empty() && !name.starts_with(&format!("({only})")) {
-        return;
-    }
+) -> Row {
+    let min = secs();
     let routed = Engine::new(rules, &Mappings::builtin());
     let all = Engine::with_routing(rules, &Mappings::builtin(), Routing::AllRules);
     let mut m = Matches::new();
@@ -74,23 +97,113 @@ fn scenario(
                 .sum()
         })
     };
-    let (r_all, m_all) = run(&all);
-    let (r_routed, m_routed) = run(&routed);
-    let (r_theirs, m_theirs) = rate(flat.len(), min, || {
+    let (all_rate, all_matches) = run(&all);
+    let (routed_rate, routed_matches) = run(&routed);
+    let (theirs_rate, theirs_matches) = rate(flat.len(), min, || {
         flat.iter()
             .map(|v| theirs.evaluate(&rsigma_eval::JsonEvent::borrow(v)).len())
             .sum()
     });
-    println!("{name}: {} events, {} rules", nested.len(), rules.len());
-    println!("  rsigma-eval                 {r_theirs:>12.0} ev/s  {m_theirs} matches");
+    let row = Row {
+        name,
+        events: nested.len(),
+        rules: rules.len(),
+        theirs: theirs_rate,
+        theirs_matches,
+        all: all_rate,
+        all_matches,
+        routed: routed_rate,
+        routed_matches,
+    };
+    println!("{name}: {} events, {} rules", row.events, row.rules);
     println!(
-        "  rampart (all rules)         {r_all:>12.0} ev/s  {m_all} matches  x{:.1}",
-        r_all / r_theirs
+        "  rsigma-eval                 {:>12.0} ev/s  {} matches",
+        row.theirs, row.theirs_matches
     );
     println!(
-        "  rampart (log-source routed) {r_routed:>12.0} ev/s  {m_routed} matches  x{:.1}",
-        r_routed / r_theirs
+        "  rampart (all rules)         {:>12.0} ev/s  {} matches  x{:.1}",
+        row.all,
+        row.all_matches,
+        row.all / row.theirs
     );
+    println!(
+        "  rampart (log-source routed) {:>12.0} ev/s  {} matches  x{:.1}",
+        row.routed,
+        row.routed_matches,
+        row.routed / row.theirs
+    );
+    row
+}
+
+/// Parse (and optionally detect on) every EVTX file, files shared among `threads`
+/// workers as `rampart hunt` shares them. Returns (events, detections, seconds).
+fn evtx_pipeline(
+    files: &[PathBuf],
+    threads: usize,
+    engine: Option<&Engine>,
+) -> (usize, usize, f64) {
+    let next = AtomicUsize::new(0);
+    let events = AtomicUsize::new(0);
+    let detections = AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut m = Matches::new();
+                let (mut n, mut d) = (0, 0);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(f) = files.get(i) else { break };
+                    let origin = Origin::new(OriginKind::File, "bench");
+                    let Ok(records) = rampart_parse::evtx::read_file(f, origin) else {
+                        continue;
+                    };
+                    for ev in records.flatten() {
+                        n += 1;
+                        if let Some(e) = engine {
+                            e.evaluate(&ev, &mut m);
+                            d += m.len();
+                        }
+                    }
+                }
+                events.fetch_add(n, Ordering::Relaxed);
+                detections.fetch_add(d, Ordering::Relaxed);
+            });
+        }
+    });
+    (
+        events.into_inner(),
+        detections.into_inner(),
+        t.elapsed().as_secs_f64(),
+    )
+}
+
+/// Peak resident set size of this process (VmHWM), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn linux_events(shared: &Path) -> Vec<Event> {
+    let parser = match rampart_parse::Parser::new(rampart_parse::ParserConfig::default()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("parser: {e}");
+            return Vec::new();
+        }
+    };
+    let mut linux = Vec::new();
+    for f in ["Linux_2k.log", "OpenSSH_2k.log"] {
+        let Ok(text) = std::fs::read_to_string(shared.join("datasets/loghub").join(f)) else {
+            continue;
+        };
+        for line in text.lines() {
+            linux.push(parser.parse(line.as_bytes(), Origin::new(OriginKind::File, "bench")));
+        }
+    }
+    linux
 }
 
 fn main() {
@@ -104,84 +217,148 @@ fn main() {
 
     let t = Instant::now();
     let mut rules = RuleSet::default();
+    let mut failed = 0;
     for d in &dirs {
-        rules.extend(RuleSet::load_dir(d, &LoadOptions::default()).0);
+        let (set, diags) = RuleSet::load_dir(d, &LoadOptions::default());
+        failed += diags.len();
+        rules.extend(set);
     }
     let load = t.elapsed();
     let t = Instant::now();
     let engine = Engine::new(&rules, &Mappings::builtin());
+    let build = t.elapsed();
     println!(
-        "load+compile {} rules: {load:?}; engine build: {:?}",
-        engine.len(),
-        t.elapsed()
+        "rules: {} loaded, {failed} failed; load+compile {load:.2?}; engine build {build:.2?}",
+        engine.len()
     );
     let t = Instant::now();
     let theirs = load_rsigma(&dirs, &|_| true);
     println!(
-        "rsigma load+compile {} rules: {:?}",
+        "rsigma: {} rules, load+compile {:.2?}",
         theirs.rule_count(),
         t.elapsed()
     );
 
-    let events = common::evtx_events(&shared.join("datasets/evtx-attack-samples"));
-    let flat: Vec<Value> = events
-        .iter()
-        .map(|e| common::flatten_windows(&e.fields))
-        .collect();
-    let is_sysmon1 = |e: &Event| {
-        let sys = &e.fields["Event"]["System"];
-        sys["EventID"] == 1 && sys["Channel"] == "Microsoft-Windows-Sysmon/Operational"
-    };
-    let (s_nested, s_flat): (Vec<Event>, Vec<Value>) = events
-        .iter()
-        .zip(&flat)
-        .filter(|(e, _)| is_sysmon1(e))
-        .map(|(e, f)| (e.clone(), f.clone()))
-        .unzip();
-    scenario(
-        "(a) sysmon process creation",
-        &rules,
-        &theirs,
-        &s_nested,
-        &s_flat,
-    );
-    scenario(
-        "(b) all EVTX corpus events",
-        &rules,
-        &theirs,
-        &events,
-        &flat,
-    );
-
-    let parser = match rampart_parse::Parser::new(rampart_parse::ParserConfig::default()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("parser: {e}");
-            return;
+    let samples = shared.join("datasets/evtx-attack-samples");
+    let mut rows = Vec::new();
+    if selected("a") || selected("b") {
+        let events = common::evtx_events(&samples);
+        let flat: Vec<Value> = events
+            .iter()
+            .map(|e| common::flatten_windows(&e.fields))
+            .collect();
+        if selected("a") {
+            let is_sysmon1 = |e: &Event| {
+                let sys = &e.fields["Event"]["System"];
+                sys["EventID"] == 1 && sys["Channel"] == "Microsoft-Windows-Sysmon/Operational"
+            };
+            let (s_nested, s_flat): (Vec<Event>, Vec<Value>) = events
+                .iter()
+                .zip(&flat)
+                .filter(|(e, _)| is_sysmon1(e))
+                .map(|(e, f)| (e.clone(), f.clone()))
+                .unzip();
+            rows.push(scenario(
+                "(a) sysmon process creation",
+                &rules,
+                &theirs,
+                &s_nested,
+                &s_flat,
+            ));
         }
-    };
-    let mut linux = Vec::new();
-    for f in ["Linux_2k.log", "OpenSSH_2k.log"] {
-        let Ok(text) = std::fs::read_to_string(shared.join("datasets/loghub").join(f)) else {
-            continue;
-        };
-        for line in text.lines() {
-            linux.push(parser.parse(line.as_bytes(), Origin::new(OriginKind::File, "bench")));
+        if selected("b") {
+            rows.push(scenario(
+                "(b) all EVTX corpus events",
+                &rules,
+                &theirs,
+                &events,
+                &flat,
+            ));
         }
     }
-    let linux_flat: Vec<Value> = linux
-        .iter()
-        .map(|e| Value::Object(e.fields.clone()))
-        .collect();
-    let mut linux_rules = rules.clone();
-    let is_linux = |p: &Option<String>| p.as_deref() == Some("linux");
-    linux_rules.retain(|m| is_linux(&m.logsource.product));
-    let linux_theirs = load_rsigma(&dirs, &|r| is_linux(&r.logsource.product));
-    scenario(
-        "(c) linux syslog, linux rules",
-        &linux_rules,
-        &linux_theirs,
-        &linux,
-        &linux_flat,
+    if selected("c") {
+        let linux = linux_events(&shared);
+        let linux_flat: Vec<Value> = linux
+            .iter()
+            .map(|e| Value::Object(e.fields.clone()))
+            .collect();
+        let mut linux_rules = rules.clone();
+        let is_linux = |p: &Option<String>| p.as_deref() == Some("linux");
+        linux_rules.retain(|m| is_linux(&m.logsource.product));
+        let linux_theirs = load_rsigma(&dirs, &|r| is_linux(&r.logsource.product));
+        rows.push(scenario(
+            "(c) linux syslog, linux rules",
+            &linux_rules,
+            &linux_theirs,
+            &linux,
+            &linux_flat,
+        ));
+    }
+
+    let mut pipeline = None;
+    if selected("p") {
+        let files = common::files(&samples, "evtx");
+        let threads = std::env::var("SIGMA_BENCH_THREADS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        // Warm the page cache so both runs read from memory.
+        evtx_pipeline(&files, threads, None);
+        let parse = evtx_pipeline(&files, threads, None);
+        let detect = evtx_pipeline(&files, threads, Some(&engine));
+        pipeline = Some((files.len(), threads, parse, detect));
+    }
+
+    println!("\n== summary (rsigma-eval 0.23.0 vs Rampart, same events and rules, one thread)");
+    println!(
+        "set                               events  rules  rsigma ev/s     all ev/s   ratio  routed ev/s   ratio  matches rsigma/all/routed"
     );
+    for r in &rows {
+        println!(
+            "{:<32} {:>7} {:>6} {:>12.0} {:>12.0} {:>6.1}x {:>12.0} {:>6.1}x  {}/{}/{}{}",
+            r.name,
+            r.events,
+            r.rules,
+            r.theirs,
+            r.all,
+            r.all / r.theirs,
+            r.routed,
+            r.routed / r.theirs,
+            r.theirs_matches,
+            r.all_matches,
+            r.routed_matches,
+            if r.theirs_matches == r.all_matches {
+                " (equal)"
+            } else {
+                " (DIFFERENT)"
+            }
+        );
+    }
+    if let Some((n_files, threads, parse, detect)) = pipeline {
+        println!("\n== EVTX corpus as `rampart hunt` runs it ({n_files} files, {threads} threads)");
+        println!(
+            "parse only:      {:>7} events in {:>6.2}s  {:>9.0} ev/s",
+            parse.0,
+            parse.2,
+            parse.0 as f64 / parse.2
+        );
+        println!(
+            "parse + detect:  {:>7} events in {:>6.2}s  {:>9.0} ev/s  {} detections; detection adds {:.0}% to parsing",
+            detect.0,
+            detect.2,
+            detect.0 as f64 / detect.2,
+            detect.1,
+            100.0 * (detect.2 - parse.2) / parse.2
+        );
+    }
+    println!(
+        "\nrules: {} loaded, {failed} failed; load+compile {:.2}s; engine build {:.2}s",
+        engine.len(),
+        load.as_secs_f64(),
+        build.as_secs_f64()
+    );
+    match peak_rss_mib() {
+        Some(m) => println!("peak RSS (VmHWM, whole run incl. rsigma and flat copies): {m:.0} MiB"),
+        None => println!("peak RSS: unavailable (no /proc/self/status)"),
+    }
 }

@@ -5,10 +5,16 @@ use crate::document::{Document, FieldKey, FieldRef};
 use crate::load::{RuleMeta, RuleSet};
 use crate::mapping::{self, CompiledSchema, LogSourceClass, Mappings};
 use crate::value::{self, as_number, num_key, with_text};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
 
 const NONE: u32 = u32::MAX;
+
+/// Needle bytes up to which the keyword automaton (run over every string of every event
+/// of a class) is a DFA; and the same for per-field automata, which are many more (one
+/// per field per class) and so get a smaller budget.
+const KEYWORD_DFA_BUDGET: usize = 64 * 1024;
+const FIELD_DFA_BUDGET: usize = 0;
 
 /// How the engine picks the rules an event is matched against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,29 +93,35 @@ impl ScannerBuilder {
         }
     }
 
-    fn build(self) -> Scanner {
-        fn automaton(
-            map: HashMap<String, Vec<NeedleRef>>,
-            ci: bool,
-        ) -> Option<(AhoCorasick, Vec<Vec<NeedleRef>>)> {
+    /// `dfa_budget`: needle bytes up to which the automaton is built as a full DFA (one
+    /// table lookup per byte, several times faster than the NFA the builder would pick
+    /// for more than a handful of patterns, at the cost of memory: states × byte classes).
+    fn build(self, dfa_budget: usize) -> Scanner {
+        let automaton = |map: HashMap<String, Vec<NeedleRef>>,
+                         ci: bool|
+         -> Option<(AhoCorasick, Vec<Vec<NeedleRef>>)> {
             if map.is_empty() {
                 return None;
             }
             let mut entries: Vec<(String, Vec<NeedleRef>)> = map.into_iter().collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             let (pats, refs): (Vec<String>, Vec<Vec<NeedleRef>>) = entries.into_iter().unzip();
-            match AhoCorasickBuilder::new()
+            let bytes: usize = pats.iter().map(String::len).sum();
+            let mut builder = AhoCorasickBuilder::new();
+            builder
                 .ascii_case_insensitive(ci)
-                .match_kind(MatchKind::Standard)
-                .build(&pats)
-            {
+                .match_kind(MatchKind::Standard);
+            if bytes <= dfa_budget {
+                builder.kind(Some(AhoCorasickKind::DFA));
+            }
+            match builder.build(&pats) {
                 Ok(ac) => Some((ac, refs)),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot build the needle automaton");
                     None
                 }
             }
-        }
+        };
         Scanner {
             ci: automaton(self.ci, true),
             cs: automaton(self.cs, false),
@@ -332,7 +344,7 @@ impl Engine {
                 .into_iter()
                 .map(|(field, b)| FieldScan {
                     field,
-                    scanner: b.build(),
+                    scanner: b.build(FIELD_DFA_BUDGET),
                 })
                 .collect();
             scans.sort_by_key(|s| s.field);
@@ -341,7 +353,11 @@ impl Engine {
                 logsource: class.logsource.clone(),
                 keys,
                 scans,
-                keywords: if kw_empty { None } else { Some(kw.build()) },
+                keywords: if kw_empty {
+                    None
+                } else {
+                    Some(kw.build(KEYWORD_DFA_BUDGET))
+                },
                 always,
                 rules: count,
             });
@@ -378,12 +394,14 @@ impl Engine {
 
     fn bucket_of<D: Document + ?Sized>(&self, doc: &D) -> usize {
         for s in &self.schemas {
-            let present = match &s.detect {
-                None => true,
-                Some(k) => !doc.field(k).is_missing(),
-            };
-            if present {
-                return s.classify(doc);
+            match &s.detect {
+                None => return s.classify(doc),
+                Some(k) => {
+                    let v = doc.field(k);
+                    if !v.is_missing() {
+                        return s.classify_detected(doc, v);
+                    }
+                }
             }
         }
         // The last schema conventionally detects everything; with none, nothing runs.

@@ -15,6 +15,10 @@ pub enum Error {
     Yaml(String),
     #[error("rule {rule}: {reason}")]
     Rule { rule: String, reason: String },
+    #[error("tests {}: {reason}", path.display())]
+    Tests { path: PathBuf, reason: String },
     #[error("mapping {name}: {reason}")]
     Mapping { name: String, reason: String },
+    #[error("{0}")]
+    Snapshot(String),
 }

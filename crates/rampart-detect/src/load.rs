@@ -109,6 +109,8 @@ pub struct CorrelationMeta {
     pub group_by: Vec<String>,
     pub timespan_seconds: u64,
     pub generate: bool,
+    /// Condition, aliases and value fields, as the correlation engine evaluates them.
+    pub spec: crate::correlation::CorrelationSpec,
 }
 
 /// A filter rule and the rules it was applied to.
@@ -142,6 +144,7 @@ const TACTICS: &[&str] = &[
     "persistence",
     "privilege-escalation",
     "defense-evasion",
+    "stealth",
     "defense-impairment",
     "credential-access",
     "discovery",
@@ -216,7 +219,8 @@ fn filter_applies(filter: &LogSource, rule: &LogSource) -> bool {
 }
 
 impl RuleSet {
-    /// Load every `*.yml`/`*.yaml` under `dir`, recursively, in path order.
+    /// Load every `*.yml`/`*.yaml` under `dir`, recursively, in path order. Rule test
+    /// files (`*.tests.yml`, see [`crate::testing`]) are not rules and are skipped.
     pub fn load_dir(dir: &Path, opts: &LoadOptions) -> (RuleSet, Vec<Diagnostic>) {
         let mut files = Vec::new();
         let mut diags = Vec::new();
@@ -225,36 +229,64 @@ impl RuleSet {
         let mut set = RuleSet::default();
         let mut filters = Vec::new();
         for path in files {
-            match std::fs::metadata(&path) {
-                Ok(m) if m.len() > opts.max_file_bytes => {
-                    diags.push(Diagnostic {
-                        path,
-                        rule: None,
-                        category: "io".into(),
-                        reason: format!("file is larger than {} bytes", opts.max_file_bytes),
-                    });
-                    continue;
-                }
-                Err(e) => {
-                    diags.push(Diagnostic {
-                        path,
-                        rule: None,
-                        category: "io".into(),
-                        reason: e.to_string(),
-                    });
-                    continue;
-                }
-                Ok(_) => {}
-            }
-            match std::fs::read_to_string(&path) {
+            match read_rule_file(&path, opts) {
                 Ok(text) => set.add_text(&text, &path, opts, &mut diags, &mut filters),
-                Err(e) => diags.push(Diagnostic {
-                    path,
-                    rule: None,
-                    category: "io".into(),
-                    reason: e.to_string(),
-                }),
+                Err(d) => diags.push(d),
             }
+        }
+        set.apply_filters(filters, opts, &mut diags);
+        (set, diags)
+    }
+
+    /// Load rule files and directories (recursively) as one set, in the order given,
+    /// each file once; filters apply across all of them.
+    pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> (RuleSet, Vec<Diagnostic>) {
+        let mut diags = Vec::new();
+        let mut files = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                let mut found = Vec::new();
+                collect_files(p, &mut found, &mut diags);
+                found.sort();
+                files.extend(found);
+            } else {
+                files.push(p.clone());
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        files.retain(|f| seen.insert(f.clone()));
+        let mut texts = Vec::new();
+        for f in files {
+            match read_rule_file(&f, opts) {
+                Ok(text) => texts.push((f, text)),
+                Err(d) => diags.push(d),
+            }
+        }
+        let (set, more) =
+            Self::from_sources(texts.iter().map(|(p, t)| (p.clone(), t.as_str())), opts);
+        diags.extend(more);
+        (set, diags)
+    }
+
+    /// Rampart's default rules (`rules/` of this crate, correlation rules included),
+    /// embedded at build time. Their paths read `builtin/<platform>/<file>.yml`.
+    pub fn builtin() -> (RuleSet, Vec<Diagnostic>) {
+        Self::from_sources(
+            crate::builtin::rule_files().map(|(path, text)| (crate::builtin::path(path), text)),
+            &LoadOptions::default(),
+        )
+    }
+
+    /// Load several `(origin, YAML text)` sources as one set; filters apply across them.
+    pub fn from_sources<'a>(
+        sources: impl IntoIterator<Item = (PathBuf, &'a str)>,
+        opts: &LoadOptions,
+    ) -> (RuleSet, Vec<Diagnostic>) {
+        let mut set = RuleSet::default();
+        let mut diags = Vec::new();
+        let mut filters = Vec::new();
+        for (path, text) in sources {
+            set.add_text(text, &path, opts, &mut diags, &mut filters);
         }
         set.apply_filters(filters, opts, &mut diags);
         (set, diags)
@@ -266,12 +298,7 @@ impl RuleSet {
         origin: &str,
         opts: &LoadOptions,
     ) -> (RuleSet, Vec<Diagnostic>) {
-        let mut set = RuleSet::default();
-        let mut diags = Vec::new();
-        let mut filters = Vec::new();
-        set.add_text(text, Path::new(origin), opts, &mut diags, &mut filters);
-        set.apply_filters(filters, opts, &mut diags);
-        (set, diags)
+        Self::from_sources([(PathBuf::from(origin), text)], opts)
     }
 
     fn add_text(
@@ -325,6 +352,7 @@ impl RuleSet {
                 group_by: c.group_by.clone(),
                 timespan_seconds: c.timespan.seconds,
                 generate: c.generate,
+                spec: crate::correlation::CorrelationSpec::from_parsed(c),
             });
         }
         for f in collection.filters {
@@ -430,7 +458,26 @@ impl RuleSet {
     }
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
+/// Read one rule file, refusing files over `opts.max_file_bytes`.
+pub(crate) fn read_rule_file(path: &Path, opts: &LoadOptions) -> Result<String, Diagnostic> {
+    let diag = |reason: String| Diagnostic {
+        path: path.to_owned(),
+        rule: None,
+        category: "io".into(),
+        reason,
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() > opts.max_file_bytes => Err(diag(format!(
+            "file is larger than {} bytes",
+            opts.max_file_bytes
+        ))),
+        Err(e) => Err(diag(e.to_string())),
+        Ok(_) => std::fs::read_to_string(path).map_err(|e| diag(e.to_string())),
+    }
+}
+
+/// Every `*.yml`/`*.yaml` file under `dir` that is a rule (tests files excluded).
+pub(crate) fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -447,7 +494,11 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>
         let path = entry.path();
         match entry.file_type() {
             Ok(t) if t.is_dir() => collect_files(&path, out, diags),
-            Ok(t) if t.is_file() && path.extension().is_some_and(|x| x == "yml" || x == "yaml") => {
+            Ok(t)
+                if t.is_file()
+                    && path.extension().is_some_and(|x| x == "yml" || x == "yaml")
+                    && !crate::testing::is_tests_file(&path) =>
+            {
                 out.push(path);
             }
             _ => {}

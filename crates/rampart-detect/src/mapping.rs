@@ -24,6 +24,15 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "linux_auditd.yml",
         include_str!("../mappings/linux_auditd.yml"),
     ),
+    (
+        "firewall_cef.yml",
+        include_str!("../mappings/firewall_cef.yml"),
+    ),
+    (
+        "firewall_leef.yml",
+        include_str!("../mappings/firewall_leef.yml"),
+    ),
+    ("suricata.yml", include_str!("../mappings/suricata.yml")),
     ("web.yml", include_str!("../mappings/web.yml")),
     ("generic.yml", include_str!("../mappings/generic.yml")),
 ];
@@ -235,6 +244,9 @@ pub(crate) struct CompiledSchema {
     pub channel_events: Vec<(HashMap<u64, usize>, usize)>,
     /// The class of events whose channel is unknown.
     pub default_class: usize,
+    /// The channel is read where the schema is detected (syslog's program name): the
+    /// value found by detection is reused instead of being looked up again.
+    pub channel_is_detect: bool,
 }
 
 impl CompiledSchema {
@@ -242,7 +254,24 @@ impl CompiledSchema {
         let Some(ch_key) = &self.channel else {
             return self.default_class;
         };
-        let FieldRef::Str(ch) = doc.field(ch_key) else {
+        self.classify_channel(doc, doc.field(ch_key))
+    }
+
+    /// Classify an event whose `detect` path held `detected`.
+    pub fn classify_detected<D: Document + ?Sized>(
+        &self,
+        doc: &D,
+        detected: FieldRef<'_>,
+    ) -> usize {
+        if self.channel_is_detect {
+            self.classify_channel(doc, detected)
+        } else {
+            self.classify(doc)
+        }
+    }
+
+    fn classify_channel<D: Document + ?Sized>(&self, doc: &D, channel: FieldRef<'_>) -> usize {
+        let FieldRef::Str(ch) = channel else {
             return self.default_class;
         };
         let idx = match self.channel_names.get(ch) {
@@ -308,6 +337,7 @@ pub(crate) fn compile_classes(
             channel_lower: Vec::new(),
             channel_events: Vec::new(),
             default_class,
+            channel_is_detect: s.detect.is_some() && s.detect == s.channel_field,
         };
         if by_logsource {
             for ch in &s.channels {
@@ -351,6 +381,7 @@ pub(crate) fn compile_classes(
             }
         } else {
             cs.channel = None;
+            cs.channel_is_detect = false;
         }
         schemas.push(cs);
     }
@@ -435,6 +466,67 @@ mod tests {
         let other = class_of(&win("Security", 4624));
         assert!(other.categories.is_empty());
         assert_eq!(other.services, ["security"]);
+    }
+
+    #[test]
+    fn network_and_linux_classes() {
+        /// (event, product, services, categories)
+        type Case<'a> = (
+            serde_json::Value,
+            Option<&'a str>,
+            &'a [&'a str],
+            &'a [&'a str],
+        );
+        let cases: &[Case<'_>] = &[
+            (
+                json!({"cef": {"name": "deny"}, "destination": {"port": 22}}),
+                None,
+                &[],
+                &["firewall"],
+            ),
+            (
+                // CEF inside syslog with a program name is still a firewall record.
+                json!({"cef": {}, "log": {"syslog": {"appname": "fw"}}}),
+                None,
+                &[],
+                &["firewall"],
+            ),
+            (json!({"leef": {}}), None, &[], &["firewall"]),
+            (
+                json!({"suricata": {"eve": {"event_type": "alert"}}, "http": {"request": {"method": "GET"}}}),
+                Some("suricata"),
+                &["alert"],
+                &[],
+            ),
+            (
+                json!({"suricata": {"eve": {"event_type": "http"}}, "http": {"request": {"method": "GET"}}}),
+                Some("suricata"),
+                &["http"],
+                &["webserver", "proxy"],
+            ),
+            (
+                json!({"log": {"syslog": {"appname": "crontab"}}}),
+                Some("linux"),
+                &["cron", "syslog"],
+                &[],
+            ),
+            (
+                json!({"log": {"syslog": {"appname": "gpasswd"}}}),
+                Some("linux"),
+                &["auth", "syslog"],
+                &[],
+            ),
+        ];
+        for (doc, product, services, categories) in cases {
+            let c = class_of(doc);
+            assert_eq!(c.product.as_deref(), *product, "{doc}");
+            let mut got = c.services.clone();
+            got.sort();
+            let mut want: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+            want.sort();
+            assert_eq!(got, want, "{doc}");
+            assert_eq!(c.categories, *categories, "{doc}");
+        }
     }
 
     #[test]

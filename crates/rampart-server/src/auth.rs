@@ -39,19 +39,53 @@ pub enum Permission {
     AuditRead,
     /// Run retention, change storage settings.
     StorageAdmin,
+    /// List detections and read the detection rules and their diagnostics.
+    DetectionsRead,
+    /// Enable, disable and reload detection rules.
+    RulesAdmin,
+    /// List and read alerts, alert groups, suppressions, risk scores and rule noise.
+    AlertsRead,
+    /// Acknowledge, assign, change the status of and close alerts.
+    AlertsTriage,
+    /// Create and revoke suppressions.
+    SuppressionsAdmin,
 }
 
 impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         use Permission::*;
+        if matches!(permission, AlertsRead | AlertsTriage | SuppressionsAdmin) {
+            return self.allows_triage(permission);
+        }
         match self {
             Role::Admin => true,
-            Role::SocEngineer => matches!(permission, EventsRead | StatusRead | StorageAdmin),
-            Role::SocManager => matches!(permission, EventsRead | StatusRead | AuditRead),
-            Role::IncidentResponder | Role::Analyst => {
-                matches!(permission, EventsRead | StatusRead)
+            Role::SocEngineer => matches!(
+                permission,
+                EventsRead | StatusRead | StorageAdmin | DetectionsRead | RulesAdmin
+            ),
+            Role::SocManager => {
+                matches!(
+                    permission,
+                    EventsRead | StatusRead | AuditRead | DetectionsRead
+                )
             }
-            Role::Viewer => matches!(permission, StatusRead),
+            Role::IncidentResponder | Role::Analyst => {
+                matches!(permission, EventsRead | StatusRead | DetectionsRead)
+            }
+            Role::Viewer => matches!(permission, StatusRead | DetectionsRead),
+        }
+    }
+
+    /// Alert triage: every role reads, responders and above triage, engineers and managers
+    /// tune suppressions.
+    fn allows_triage(self, permission: Permission) -> bool {
+        match permission {
+            Permission::AlertsRead => true,
+            Permission::AlertsTriage => self != Role::Viewer,
+            Permission::SuppressionsAdmin => {
+                matches!(self, Role::Admin | Role::SocEngineer | Role::SocManager)
+            }
+            _ => false,
         }
     }
 }
@@ -225,6 +259,13 @@ mod tests {
             (Role::Viewer, Permission::EventsRead, false),
             (Role::SocManager, Permission::AuditRead, true),
             (Role::SocEngineer, Permission::StorageAdmin, true),
+            (Role::Viewer, Permission::DetectionsRead, true),
+            (Role::Analyst, Permission::DetectionsRead, true),
+            (Role::Viewer, Permission::RulesAdmin, false),
+            (Role::Analyst, Permission::RulesAdmin, false),
+            (Role::SocManager, Permission::RulesAdmin, false),
+            (Role::SocEngineer, Permission::RulesAdmin, true),
+            (Role::Admin, Permission::RulesAdmin, true),
         ];
         for (role, perm, expected) in cases {
             assert_eq!(role.allows(perm), expected, "{role:?} {perm:?}");

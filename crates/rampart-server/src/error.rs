@@ -22,8 +22,17 @@ pub enum ApiError {
     },
     #[error("not found")]
     NotFound,
+    /// Not found, saying what.
+    #[error("{0}")]
+    NotFoundWhat(String),
+    /// The request cannot be done in the current state (the reason says why).
+    #[error("{0}")]
+    Conflict(String),
     #[error("overloaded, retry later")]
     Overloaded,
+    /// A subsystem this request needs is not running.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -32,6 +41,18 @@ impl From<rampart_store::StoreError> for ApiError {
     fn from(e: rampart_store::StoreError) -> Self {
         match e {
             rampart_store::StoreError::Overloaded { .. } => ApiError::Overloaded,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<rampart_detections::DetectionsError> for ApiError {
+    fn from(e: rampart_detections::DetectionsError) -> Self {
+        use rampart_detections::DetectionsError;
+        match e {
+            DetectionsError::UnknownRule(id) => ApiError::NotFoundWhat(format!("unknown rule '{id}'")),
+            e @ DetectionsError::ReloadRefused(_) => ApiError::Conflict(e.to_string()),
+            DetectionsError::Store(e) => e.into(),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -67,6 +88,9 @@ impl IntoResponse for ApiError {
                 json!({"error": message, "position": position, "detail": rendered}),
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, json!({"error": "not found"})),
+            ApiError::NotFoundWhat(msg) => (StatusCode::NOT_FOUND, json!({"error": msg})),
+            ApiError::Conflict(msg) => (StatusCode::CONFLICT, json!({"error": msg})),
+            ApiError::Unavailable(msg) => (StatusCode::SERVICE_UNAVAILABLE, json!({"error": msg})),
             ApiError::Overloaded => {
                 let mut resp = (
                     StatusCode::SERVICE_UNAVAILABLE,

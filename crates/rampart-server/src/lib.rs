@@ -2,14 +2,17 @@
 //! (mounted from `rampart-ingest`), the web console, authentication, role checks and the
 //! audit trail.
 //!
-//! The crate sees storage only through `rampart_store::EventStore` and ingest only through
-//! the router and metrics that `rampart-ingest` hands it. It does not open sockets for
+//! The crate sees storage only through `rampart_store::EventStore`, detections only through
+//! `rampart_detections::DetectionService`, and ingest only through the router and metrics that
+//! `rampart-ingest` hands it. It does not open sockets for
 //! syslog or read files; the binary wires those.
 
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
 mod console;
+pub mod detections;
 pub mod error;
 pub mod serve;
 
@@ -35,6 +38,10 @@ pub struct AppState {
     pub started: Instant,
     /// Extra status sections other subsystems publish (name → JSON producer).
     pub status_sections: Arc<Vec<(String, StatusSection)>>,
+    /// Live detection, when enabled: detections and rule management.
+    pub detection: Option<Arc<rampart_detections::DetectionService>>,
+    /// Alert triage, when enabled: alerts, groups, suppressions, risk and rule noise.
+    pub triage: Option<Arc<rampart_triage::Triage>>,
 }
 
 pub type StatusSection = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
@@ -44,6 +51,8 @@ pub type StatusSection = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 /// `ingest_routes` carries its own token check (shippers use ingest tokens, not API tokens).
 pub fn app(state: AppState, ingest_routes: Router) -> Router {
     let api = api::routes()
+        .merge(detections::routes())
+        .merge(alerts::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state.clone());
     Router::new()

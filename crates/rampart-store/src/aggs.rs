@@ -56,6 +56,16 @@ pub(crate) fn run(
 ) -> Result<Option<Table>, StoreError> {
     match stage {
         Stage::Stats { aggs, by } if !aggs.is_empty() && by.len() <= MAX_BY => {
+            if counts_only(aggs)
+                && let [field] = by.as_slice()
+                && let Some(groups) = counts_by_one(searcher, query, field)?
+            {
+                let groups = groups
+                    .into_iter()
+                    .map(|(key, n)| (key, (n, Vec::new())))
+                    .collect();
+                return Ok(Some(stats_table(aggs, by, groups)));
+            }
             let Some(plan) = metrics::plan(searcher, aggs, column_name)? else {
                 return Ok(None);
             };
@@ -68,8 +78,16 @@ pub(crate) fn run(
             if !fields.is_empty() && fields.len() <= MAX_BY =>
         {
             let rare = matches!(stage, Stage::Rare { .. });
-            let Some(groups) = group_counts(searcher, query, fields, None)? else {
-                return Ok(None);
+            let one = match fields.as_slice() {
+                [field] => counts_by_one(searcher, query, field)?,
+                _ => None,
+            };
+            let groups = match one {
+                Some(groups) => groups,
+                None => match group_counts(searcher, query, fields, None)? {
+                    Some(groups) => groups,
+                    None => return Ok(None),
+                },
             };
             Ok(Some(top_table(*limit, fields, groups, rare)))
         }
@@ -95,6 +113,26 @@ type Groups = Vec<((i64, Vec<Value>), u64)>;
 type MetricGroups = Vec<((i64, Vec<Value>), Cell)>;
 /// A group's row count and metric states.
 type Cell = (u64, Vec<Acc>);
+
+/// Counts by one field whose values are strings in every segment, by term ordinal
+/// ([`crate::ordcount`]); `None` when the field has no column or other value types.
+fn counts_by_one(
+    searcher: &Searcher,
+    query: &dyn Query,
+    field: &str,
+) -> Result<Option<Groups>, StoreError> {
+    let Some(column) = column_name(field) else {
+        return Ok(None);
+    };
+    Ok(
+        crate::ordcount::count_by_str(searcher, query, &column)?.map(|counts| {
+            counts
+                .into_iter()
+                .map(|(text, n)| ((0, vec![Value::String(text)]), n))
+                .collect()
+        }),
+    )
+}
 
 fn group_counts(
     searcher: &Searcher,
@@ -479,7 +517,9 @@ fn stats_table(aggs: &[Aggregation], by: &[String], groups: MetricGroups) -> Tab
         // `stats …` over nothing is one row: zero counts, empty metrics.
         groups.push((Vec::new(), (0, Vec::new())));
     }
-    groups.sort_by(|a, b| (b.1).0.cmp(&(a.1).0).then_with(|| compare_keys(&a.0, &b.0)));
+    sort_keys(&mut groups);
+    // Stable: within a count, the key order just made stays.
+    groups.sort_by(|a, b| (b.1).0.cmp(&(a.1).0));
     let columns = by
         .iter()
         .cloned()
@@ -499,9 +539,43 @@ fn stats_table(aggs: &[Aggregation], by: &[String], groups: MetricGroups) -> Tab
     Table { columns, rows }
 }
 
+/// Order groups by key in `exec`'s value order ([`compare_keys`]), cheaply: keys are first
+/// sorted by their text bytes, an order that usually already is `exec`'s for strings, so
+/// the (adaptive, stable) sort by [`compare_keys`] that follows mostly confirms runs
+/// instead of comparing keys `n log n` times — each comparison reads numbers out of text.
+fn sort_keys<T>(groups: &mut [(Vec<Value>, T)]) {
+    fn text(v: &Value) -> &[u8] {
+        match v {
+            Value::String(s) => s.as_bytes(),
+            _ => &[],
+        }
+    }
+    groups.sort_by(|a, b| {
+        a.0.iter()
+            .map(text)
+            .zip(b.0.iter().map(text))
+            .map(|(x, y)| x.cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    groups.sort_by(|a, b| compare_keys(&a.0, &b.0));
+}
+
 fn top_table(limit: usize, fields: &[String], groups: Groups, rare: bool) -> Table {
     let mut counts: Vec<(Vec<Value>, u64)> = groups.into_iter().map(|((_, k), n)| (k, n)).collect();
     let total: u64 = counts.iter().map(|c| c.1).sum();
+    // Only groups whose count reaches the `limit`-th best can be ranked in: keep those
+    // (ties included) before ordering by key.
+    if limit < counts.len() {
+        let mut ns: Vec<u64> = counts.iter().map(|c| c.1).collect();
+        let (_, &mut nth, _) = if rare {
+            ns.select_nth_unstable(limit.saturating_sub(1))
+        } else {
+            ns.select_nth_unstable_by(limit.saturating_sub(1), |a, b| b.cmp(a))
+        };
+        counts.retain(|c| if rare { c.1 <= nth } else { c.1 >= nth });
+    }
+    sort_keys(&mut counts);
     rank_counts(&mut counts, limit, rare);
     let mut columns = fields.to_vec();
     columns.push("count".to_owned());

@@ -9,26 +9,27 @@
 //!                                              reload reader, drop WAL segments ≤ payload
 //! ```
 
+use crate::consumer::{self, Consumers, Durable};
 use crate::error::StoreError;
 use crate::indexer::{IndexBatch, IndexerMsg, dir_bytes, indexer_thread};
 use crate::schema::{self, Fields};
 use crate::wal::{self, WalWriter};
 use crate::{
-    AppendReceipt, EmbeddedStoreConfig, EventStore, RetentionReport, SearchRequest, SearchResponse,
-    StoreStats,
+    AppendReceipt, EmbeddedStoreConfig, EventConsumer, EventStore, RetentionReport, SearchRequest,
+    SearchResponse, StoreStats,
 };
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use rampart_model::{Event, EventId};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
-use tantivy::collector::TopDocs;
+use tantivy::collector::DocSetCollector;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::TermQuery;
-use tantivy::schema::IndexRecordOption;
+use tantivy::query::RangeQuery;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
 /// Most bytes the WAL thread gathers into one write + fsync.
@@ -74,6 +75,10 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     closed: AtomicBool,
     failure: Mutex<Option<String>>,
+    /// The last fsync'd sequence number, which consumers wait on.
+    pub(crate) durable: Durable,
+    /// Stream consumers' committed positions: the WAL is kept from the lowest one.
+    pub(crate) consumers: Consumers,
 }
 
 /// The embedded store: a WAL and a tantivy index in one directory.
@@ -117,12 +122,15 @@ impl EmbeddedStore {
         let memory = config.writer_memory_bytes.max(threads * 16 * 1024 * 1024);
         let mut writer: IndexWriter = index.writer_with_num_threads(threads, memory)?;
 
+        // Stream consumers pin the WAL from their committed positions.
+        let consumers = Consumers::load(&dir.join("consumers"))?;
+
         // Replay what the WAL holds past the last commit.
         let counters = Counters::default();
         let mut replayed = 0u64;
         let mut undecodable = 0u64;
         let report = wal::recover(&wal_dir, committed + 1, |seq, payload| {
-            match serde_json::from_slice::<Event>(payload) {
+            match wal::decode(payload) {
                 Ok(mut event) => {
                     writer.add_document(schema::to_document(&fields, &mut event, payload))?;
                     replayed += 1;
@@ -146,7 +154,7 @@ impl EmbeddedStore {
                 "replayed the write-ahead log into the index"
             );
         }
-        wal::remove_committed(&wal_dir, last_seq)?;
+        wal::remove_committed(&wal_dir, consumers.floor(last_seq))?;
         counters.replayed.store(replayed, Ordering::Relaxed);
         counters.indexed.store(replayed, Ordering::Relaxed);
         counters.committed_seq.store(last_seq, Ordering::Relaxed);
@@ -161,7 +169,7 @@ impl EmbeddedStore {
             config.fsync,
         )?;
         // The previous newest segment is wholly committed now that a newer one exists.
-        wal::remove_committed(&wal_dir, last_seq)?;
+        wal::remove_committed(&wal_dir, consumers.floor(last_seq))?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -180,6 +188,8 @@ impl EmbeddedStore {
             counters,
             closed: AtomicBool::new(false),
             failure: Mutex::new(None),
+            durable: Durable::new(last_seq),
+            consumers,
         });
 
         let (writer_tx, writer_rx) = crossbeam_channel::bounded::<AppendJob>(1024);
@@ -280,6 +290,16 @@ impl Inner {
         self.lag.freed.notify_all();
     }
 
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire) || self.failure.lock().is_some()
+    }
+
+    /// Remove the WAL segments that the index (committed up to `index_committed`) and
+    /// every stream consumer are done with.
+    pub(crate) fn remove_wal_below(&self, index_committed: u64) -> Result<u64, StoreError> {
+        wal::remove_committed(&self.wal_dir, self.consumers.floor(index_committed))
+    }
+
     pub(crate) fn fail(&self, reason: String) {
         tracing::error!(%reason, "store background thread failed");
         let mut failure = self.failure.lock();
@@ -348,14 +368,16 @@ impl EventStore for EmbeddedStore {
 
     fn get(&self, tenant: Option<&str>, id: EventId) -> Result<Option<Event>, StoreError> {
         let searcher = self.inner.reader.searcher();
-        let term = Term::from_field_text(self.inner.fields.id, &id.to_string());
+        // The column holds the id's high half: a range scan over it (pruned by each
+        // segment's min/max), then the whole id is checked on the stored event.
+        let key = Term::from_field_u64(self.inner.fields.id, schema::id_key(id));
         let hits = searcher.search(
-            &TermQuery::new(term, IndexRecordOption::Basic),
-            &TopDocs::with_limit(1).order_by_score(),
+            &RangeQuery::new(Bound::Included(key.clone()), Bound::Included(key)),
+            &DocSetCollector,
         )?;
-        for (_, addr) in hits {
+        for addr in hits {
             let event = crate::search::load_event(&self.inner, &searcher, addr)?;
-            if tenant.is_none_or(|t| t == event.tenant) {
+            if event.id == id && tenant.is_none_or(|t| t == event.tenant) {
                 return Ok(Some(event));
             }
         }
@@ -397,7 +419,14 @@ impl EventStore for EmbeddedStore {
             wal_corrupt_records: c.wal_corrupt.load(Ordering::Relaxed),
             searches_indexed: c.searches_indexed.load(Ordering::Relaxed),
             searches_scanned: c.searches_scanned.load(Ordering::Relaxed),
+            durable_seq: self.inner.durable.seq(),
+            consumers: self.inner.consumers.snapshot(),
         }
+    }
+
+    fn consumer(&self, name: &str) -> Result<Box<dyn EventConsumer>, StoreError> {
+        self.check_open()?;
+        consumer::open(&self.inner, name)
     }
 
     fn apply_retention(&self) -> Result<RetentionReport, StoreError> {
@@ -411,6 +440,7 @@ impl EventStore for EmbeddedStore {
         }
         // Stop taking appends; the WAL thread drains what it has, then exits.
         drop(self.writer_tx.lock().take());
+        self.inner.durable.wake_all();
         let mut threads = std::mem::take(&mut *self.threads.lock());
         let mut result = Ok(());
         if !threads.is_empty() {
@@ -476,6 +506,9 @@ fn wal_thread(
         })();
         match written {
             Ok(()) => {
+                if let (Some(job), Some(first)) = (jobs.last(), firsts.last()) {
+                    inner.durable.advance(first + job.events.len() as u64 - 1);
+                }
                 for (job, first_seq) in jobs.drain(..).zip(firsts.drain(..)) {
                     let count = job.events.len();
                     inner

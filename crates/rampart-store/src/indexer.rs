@@ -86,7 +86,7 @@ impl IndexerState<'_> {
             .store(Timestamp::now().millis().max(0) as u64, Ordering::Relaxed);
         self.added_since_commit = 0;
         self.committed_seq = self.added_seq;
-        wal::remove_committed(&self.inner.wal_dir, self.committed_seq)?;
+        self.inner.remove_wal_below(self.committed_seq)?;
         Ok(())
     }
 

@@ -35,10 +35,12 @@
 //! events/s end to end (append → searchable) with the default configuration.
 
 mod aggs;
+mod consumer;
 mod embedded;
 mod error;
 mod indexer;
 mod metrics;
+mod ordcount;
 mod schema;
 mod search;
 mod translate;
@@ -65,6 +67,37 @@ pub trait EventStore: Send + Sync {
     fn apply_retention(&self) -> Result<RetentionReport, StoreError>;
     /// Flush, commit and stop background threads.
     fn close(&self) -> Result<(), StoreError>;
+    /// Open the durable, named stream consumer `name` (letters, digits, `-`, `_`),
+    /// resuming after its last commit. A consumer seen for the first time starts after
+    /// the last event appended so far. See [`EventConsumer`].
+    fn consumer(&self, name: &str) -> Result<Box<dyn EventConsumer>, StoreError>;
+}
+
+/// A durable, named reader of accepted events in append order — how detection and other
+/// stream processors see every event exactly as the store accepted it, crash-safely.
+///
+/// The store keeps each event readable (in the WAL) until every registered consumer has
+/// committed past it, so a consumer that stops — or crashes between `poll` and `commit` —
+/// resumes where it left off: each event is delivered at least once, and exactly once to a
+/// consumer that commits what it has handled before handling more.
+pub trait EventConsumer: Send {
+    /// The next events after the last one returned, in append order, at most `max`,
+    /// waiting up to `wait` for new ones; empty when none arrived in time.
+    fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<ConsumedEvent>, StoreError>;
+    /// Record durably (fsync) that every event up to `seq`, inclusive, has been handled.
+    fn commit(&mut self, seq: u64) -> Result<(), StoreError>;
+    /// The sequence number last committed (0 before any event).
+    fn committed(&self) -> u64;
+    /// The sequence number of the last event the store has made durable; the consumer's
+    /// lag is `head() - committed()`.
+    fn head(&self) -> u64;
+}
+
+/// One event read by an [`EventConsumer`], with its WAL sequence number.
+#[derive(Debug, Clone)]
+pub struct ConsumedEvent {
+    pub seq: u64,
+    pub event: Event,
 }
 
 /// What an append was given: the WAL sequence number of its first event and how many
@@ -155,6 +188,10 @@ pub struct StoreStats {
     pub searches_indexed: u64,
     /// Searches that loaded candidate events to check or to run a pipeline over.
     pub searches_scanned: u64,
+    /// Sequence number of the last event made durable in the WAL.
+    pub durable_seq: u64,
+    /// Stream consumers' committed positions, by consumer name.
+    pub consumers: std::collections::BTreeMap<String, u64>,
 }
 
 /// How much to keep. Both limits apply; `None` means no limit.

@@ -2,7 +2,7 @@
 //!
 //! | field    | type                         | holds                                             |
 //! |----------|------------------------------|---------------------------------------------------|
-//! | `id`     | STRING                       | the event id, hyphenated, for lookups by id       |
+//! | `id`     | u64 FAST                     | the high 64 bits of the event id, for lookups by id |
 //! | `ts`     | i64 FAST                     | `@timestamp` in nanoseconds (ranges run on the column) |
 //! | `tenant` | STRING FAST                  | the tenant                                        |
 //! | `text`   | TEXT (`words` tokenizer)     | raw text, and message when not a run of its words |
@@ -36,6 +36,9 @@ pub(crate) const WORDS: &str = "words";
 /// is 65 530 bytes); they remain in the stored event and in the free-text field.
 const MAX_KEYWORD_LEN: usize = 32 * 1024;
 
+/// The high half of the event id: a column, not a term (one unique term per event would
+/// grow the term dictionary, and every merge, by one entry per event). Ids are UUIDv7,
+/// whose high bits are the creation time, so a segment's min/max prune lookups.
 pub(crate) const F_ID: &str = "id";
 pub(crate) const F_TS: &str = "ts";
 pub(crate) const F_TENANT: &str = "tenant";
@@ -56,7 +59,7 @@ pub(crate) struct Fields {
 
 pub(crate) fn build_schema() -> Schema {
     let mut b = Schema::builder();
-    b.add_text_field(F_ID, STRING);
+    b.add_u64_field(F_ID, FAST);
     // Not indexed: a unique term per event costs the term dictionary (and every merge) far
     // more than range scans over the column, which tantivy uses for fast fields.
     b.add_i64_field(F_TS, FAST);
@@ -65,7 +68,7 @@ pub(crate) fn build_schema() -> Schema {
         TextFieldIndexing::default()
             .set_tokenizer(WORDS)
             .set_fieldnorms(false)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            .set_index_option(if std::env::var_os("EXP_NOPOS").is_some() { IndexRecordOption::Basic } else { IndexRecordOption::WithFreqsAndPositions }),
     );
     b.add_text_field(F_TEXT, text);
     let json = JsonObjectOptions::default()
@@ -146,10 +149,15 @@ pub(crate) fn contains_at_word_bounds(haystack: &str, needle: &str) -> bool {
     false
 }
 
+/// The value of the `id` column for `id`: its high 64 bits (time and version for UUIDv7).
+pub(crate) fn id_key(id: rampart_model::EventId) -> u64 {
+    id.0.as_u64_pair().0
+}
+
 /// Build the index document of `event`, taking its fields; `src` is its serialised form.
 pub(crate) fn to_document(fields: &Fields, event: &mut Event, src: &[u8]) -> TantivyDocument {
     let mut doc = TantivyDocument::new();
-    doc.add_text(fields.id, event.id.to_string());
+    doc.add_u64(fields.id, id_key(event.id));
     doc.add_i64(fields.ts, event.timestamp.nanos());
     doc.add_text(fields.tenant, &event.tenant);
     // Free text: the raw record, plus the message an analyst reads unless its words are
@@ -163,6 +171,20 @@ pub(crate) fn to_document(fields: &Fields, event: &mut Event, src: &[u8]) -> Tan
     }
     doc.add_text(fields.text, raw.as_ref());
     let mut map = std::mem::take(&mut event.fields);
+    if std::env::var_os("EXP_NOMSG").is_some() {
+        map.remove("message");
+    }
+    if std::env::var_os("EXP_NONUM").is_some() {
+        fn strip(m: &mut serde_json::Map<String, Value>) {
+            m.retain(|_, v| !v.is_number());
+            for v in m.values_mut() {
+                if let Value::Object(o) = v {
+                    strip(o);
+                }
+            }
+        }
+        strip(&mut map);
+    }
     if let Some(err) = &event.parse_error {
         rampart_model::insert_path(&mut map, "event.parse_error", Value::String(err.clone()));
     }

@@ -31,6 +31,11 @@ pub(crate) fn frame_into(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// The event a record's payload holds (the one decoder replay and consumers share).
+pub(crate) fn decode(payload: &[u8]) -> Result<rampart_model::Event, serde_json::Error> {
+    serde_json::from_slice(payload)
+}
+
 /// One segment file on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SegmentFile {

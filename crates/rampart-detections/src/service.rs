@@ -1,0 +1,219 @@
+//! The running detection subsystem: configuration, start and stop of the worker and rule-watcher threads, and the calls the API makes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rampart_store::EventStore;
+use serde::{Deserialize, Serialize};
+
+use crate::db::DetectionStore;
+use crate::error::DetectionsError;
+use crate::record::{Detection, DetectionCounts, DetectionPage, DetectionQuery, RuleState};
+use crate::rules::{ReloadReport, RuleBook, RuleDiagnostic, RuleInfo, RulesStatus};
+use crate::worker::{self, StopFlag, WorkerMetrics, WorkerOptions, WorkerStatus};
+
+/// The `[detection]` section of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// Run the enabled Sigma rules over every accepted event and store the matches.
+    pub enabled: bool,
+    /// Directories of Sigma rules (`*.yml`, searched recursively).
+    pub rules_dirs: Vec<PathBuf>,
+    /// Also run Rampart's built-in default rules (embedded in the binary).
+    pub builtin_rules: bool,
+    /// How often the rule directories are checked for added, changed or removed files.
+    pub reload_interval_secs: u64,
+    /// Most events per detection batch (one SQLite transaction each).
+    pub batch_size: usize,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig {
+            enabled: true,
+            rules_dirs: Vec::new(),
+            builtin_rules: true,
+            reload_interval_secs: 5,
+            batch_size: WorkerOptions::default().batch_size,
+        }
+    }
+}
+
+/// The detection figures of the status document (and metrics).
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectionStatus {
+    pub rules_dirs: Vec<String>,
+    pub builtin_rules: bool,
+    #[serde(flatten)]
+    pub worker: WorkerStatus,
+    #[serde(flatten)]
+    pub rules: RulesStatus,
+}
+
+/// Live detection: the SQLite detection store, the rule book, the worker reading the
+/// event stream and the thread watching the rule directories.
+pub struct DetectionService {
+    db: Arc<DetectionStore>,
+    rules: Arc<RuleBook>,
+    metrics: Arc<WorkerMetrics>,
+    stop: Arc<StopFlag>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl DetectionService {
+    /// Open `<data_dir>/detections.db`, register the `detection` consumer on `store` and start
+    /// the threads. The first rule load runs in the background; detection starts after it
+    /// (events accepted meanwhile wait in the store's stream, counted as lag).
+    pub fn start(
+        store: &dyn EventStore,
+        data_dir: &Path,
+        config: &DetectionConfig,
+    ) -> Result<Arc<DetectionService>, DetectionsError> {
+        let db = Arc::new(DetectionStore::open(&data_dir.join("detections.db"))?);
+        let rules = Arc::new(RuleBook::new(
+            config.rules_dirs.clone(),
+            config.builtin_rules,
+            db.clone(),
+        )?);
+        let consumer = store.consumer(worker::CONSUMER)?;
+        let metrics = Arc::new(WorkerMetrics::default());
+        metrics
+            .detections_total
+            .store(db.total()?, Ordering::Relaxed);
+        let stop = Arc::new(StopFlag::default());
+        let mut threads = Vec::new();
+
+        let interval = Duration::from_secs(config.reload_interval_secs.max(1));
+        let (r, s) = (rules.clone(), stop.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name("rule-watch".into())
+                .spawn(move || {
+                    if let Err(e) = r.reload(true) {
+                        tracing::error!(error = %e, "loading detection rules");
+                    }
+                    r.watch(interval, &s);
+                })
+                .map_err(|source| DetectionsError::Thread {
+                    what: "rule watcher",
+                    source,
+                })?,
+        );
+        let options = WorkerOptions {
+            batch_size: config.batch_size.max(1),
+            ..WorkerOptions::default()
+        };
+        let (d, r, m, s) = (db.clone(), rules.clone(), metrics.clone(), stop.clone());
+        let spawned = std::thread::Builder::new()
+            .name("detection".into())
+            .spawn(move || worker::run(consumer, &d, &r, &m, &s, options));
+        match spawned {
+            Ok(h) => threads.push(h),
+            Err(source) => {
+                stop.stop();
+                return Err(DetectionsError::Thread {
+                    what: "detection worker",
+                    source,
+                });
+            }
+        }
+        Ok(Arc::new(DetectionService {
+            db,
+            rules,
+            metrics,
+            stop,
+            threads: Mutex::new(threads),
+        }))
+    }
+
+    /// Stop the threads after the batch in hand (written and committed), and wait for them.
+    pub fn stop(&self) {
+        self.stop.stop();
+        let threads: Vec<JoinHandle<()>> = std::mem::take(&mut *self.threads.lock());
+        for t in threads {
+            if t.join().is_err() {
+                tracing::error!("a detection thread panicked");
+            }
+        }
+    }
+
+    /// One page of detections.
+    pub fn list(&self, query: &DetectionQuery) -> Result<DetectionPage, DetectionsError> {
+        self.db.list(query)
+    }
+
+    /// One detection, when visible to `tenant` (`None`: every tenant).
+    pub fn get(&self, id: i64, tenant: Option<&str>) -> Result<Option<Detection>, DetectionsError> {
+        self.db.get(id, tenant)
+    }
+
+    /// Detections per rule and per level.
+    pub fn counts(&self, query: &DetectionQuery) -> Result<DetectionCounts, DetectionsError> {
+        self.db.counts(query)
+    }
+
+    /// The loaded rules with their state and how many detections each made (in `tenant`).
+    pub fn rules(&self, tenant: Option<&str>) -> Result<Vec<RuleInfo>, DetectionsError> {
+        let counts = self.db.counts(&DetectionQuery {
+            tenant: tenant.map(str::to_owned),
+            ..DetectionQuery::default()
+        })?;
+        let by_rule: HashMap<&str, u64> = counts
+            .by_rule
+            .iter()
+            .map(|c| (c.rule_id.as_str(), c.count))
+            .collect();
+        let mut rules = self.rules.rules();
+        for r in &mut rules {
+            r.detections = by_rule.get(r.id.as_str()).copied().unwrap_or(0);
+        }
+        Ok(rules)
+    }
+
+    /// Rules of the last load that failed, with why.
+    pub fn diagnostics(&self) -> Vec<RuleDiagnostic> {
+        self.rules.diagnostics()
+    }
+
+    /// Enable or disable a rule by id; applies to the next batch.
+    pub fn set_enabled(
+        &self,
+        rule_id: &str,
+        enabled: bool,
+        actor: &str,
+        reason: Option<String>,
+    ) -> Result<RuleState, DetectionsError> {
+        self.rules.set_enabled(rule_id, enabled, actor, reason)
+    }
+
+    /// Reload the rule directories now (blocking: reads and compiles every rule).
+    pub fn reload(&self) -> Result<ReloadReport, DetectionsError> {
+        self.rules.reload(false)
+    }
+
+    pub fn status(&self) -> DetectionStatus {
+        DetectionStatus {
+            rules_dirs: self
+                .rules
+                .dirs()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect(),
+            builtin_rules: self.rules.builtin(),
+            worker: self.metrics.snapshot(),
+            rules: self.rules.status(),
+        }
+    }
+}
+
+impl Drop for DetectionService {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,912 @@
+//! Alert triage handlers: alerts and their workflow, alert groups, suppressions, risk scores, rule noise and the fatigue controls' settings.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+use crate::audit::{self, AuditRecord};
+use crate::auth::{Permission, Principal};
+use crate::{ApiError, AppState};
+use rampart_model::Timestamp;
+use rampart_triage::{
+    AlertQuery, AlertSort, AlertStatus, Condition, Disposition, EntityKind, Expiry, GroupQuery,
+    Level, RiskQuery, SignalSource, SuppressionSpec, Triage, TriageError,
+};
+
+/// The triage routes (the authentication layer is added by [`crate::app`]).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/alerts", get(list))
+        .route("/api/v1/alerts/{id}", get(get_one))
+        .route("/api/v1/alerts/{id}/ack", post(ack))
+        .route("/api/v1/alerts/{id}/assign", post(assign))
+        .route("/api/v1/alerts/{id}/status", post(set_status))
+        .route("/api/v1/alerts/{id}/close", post(close))
+        .route("/api/v1/alert-groups", get(groups))
+        .route("/api/v1/alert-groups/{id}", get(group))
+        .route(
+            "/api/v1/suppressions",
+            get(suppressions).post(add_suppression),
+        )
+        .route(
+            "/api/v1/suppressions/{id}",
+            axum::routing::delete(revoke_suppression),
+        )
+        .route("/api/v1/risk", get(risk))
+        .route("/api/v1/rules/noise", get(noise))
+        .route("/api/v1/triage/settings", get(settings))
+}
+
+fn triage(state: &AppState) -> Result<Arc<Triage>, ApiError> {
+    state
+        .triage
+        .clone()
+        .ok_or_else(|| ApiError::Unavailable("alert triage is not enabled on this server".into()))
+}
+
+/// The HTTP answer of a triage error.
+pub fn api_error(e: TriageError) -> ApiError {
+    match e {
+        TriageError::Invalid(msg) => ApiError::BadRequest(msg),
+        e @ TriageError::NotFound { .. } => ApiError::NotFoundWhat(e.to_string()),
+        TriageError::Conflict(msg) => ApiError::Conflict(msg),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, TriageError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("triage task failed: {e}")))?
+        .map_err(api_error)
+}
+
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn time_param(text: &Option<String>, now: Timestamp) -> Result<Option<Timestamp>, ApiError> {
+    match nonempty(text).as_deref() {
+        None | Some("*") => Ok(None),
+        Some(text) => rampart_query::parse_time(text, now)
+            .map(Some)
+            .map_err(|e| ApiError::BadRequest(format!("invalid time '{text}': {}", e.message))),
+    }
+}
+
+fn parse_id(text: &str, what: &str) -> Result<i64, ApiError> {
+    text.trim()
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("invalid {what} id '{text}'")))
+}
+
+/// A JSON body, or the type's default when the body is empty.
+fn body<T: DeserializeOwned + Default>(bytes: &Bytes, expected: &str) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("invalid body, expected {expected}: {e}")))
+}
+
+/// `kind:value` (`host:ws01`, `source_ip:2001:db8::1`) or a bare value of any kind.
+fn entity_param(text: &str) -> (Option<EntityKind>, String) {
+    match text.split_once(':') {
+        Some((kind, value)) => match EntityKind::parse(kind) {
+            Some(kind) => (Some(kind), value.trim().to_owned()),
+            None => (None, text.trim().to_owned()),
+        },
+        None => (None, text.trim().to_owned()),
+    }
+}
+
+/// Filters of `GET /api/v1/alerts`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AlertParams {
+    /// Tenant, for tokens not bound to one.
+    pub tenant: Option<String>,
+    /// Comma-separated statuses; `open` = new, acknowledged and in progress.
+    pub status: Option<String>,
+    /// Minimum level: informational, low, medium, high, critical.
+    pub level: Option<String>,
+    pub rule: Option<String>,
+    /// detection, correlation, baseline, intel or risk.
+    pub source: Option<String>,
+    /// `kind:value` (`host:ws01`) or a value of any kind.
+    pub entity: Option<String>,
+    /// An assignee's name, or `none` for unassigned alerts.
+    pub assignee: Option<String>,
+    pub group: Option<String>,
+    /// Seen at or after: RFC 3339 or relative (`-24h`).
+    pub from: Option<String>,
+    /// Seen at or before.
+    pub to: Option<String>,
+    /// newest (default), priority or count.
+    pub sort: Option<String>,
+    /// Most alerts returned (default 100, at most 10,000).
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+/// Turn the query parameters into an alert query scoped to `tenant`.
+pub fn build_alert_query(
+    params: &AlertParams,
+    tenant: Option<String>,
+) -> Result<AlertQuery, ApiError> {
+    let now = Timestamp::now();
+    let mut q = AlertQuery {
+        tenant,
+        limit: params.limit.unwrap_or(100).clamp(1, 10_000),
+        offset: params.offset.unwrap_or(0),
+        rule_id: nonempty(&params.rule),
+        from: time_param(&params.from, now)?,
+        to: match nonempty(&params.to).as_deref() {
+            Some("now") => None,
+            _ => time_param(&params.to, now)?,
+        },
+        ..Default::default()
+    };
+    if let Some(s) = nonempty(&params.status) {
+        q.statuses = AlertStatus::parse_filter(&s).map_err(api_error)?;
+    }
+    if let Some(l) = nonempty(&params.level) {
+        q.min_level = Some(Level::parse(&l).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unknown level '{l}', expected informational, low, medium, high or critical"
+            ))
+        })?);
+    }
+    if let Some(s) = nonempty(&params.source) {
+        q.source = Some(SignalSource::parse(&s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unknown source '{s}', expected detection, correlation, baseline, intel or risk"
+            ))
+        })?);
+    }
+    q.entity = nonempty(&params.entity).map(|e| entity_param(&e));
+    match nonempty(&params.assignee) {
+        Some(a) if a.eq_ignore_ascii_case("none") => q.unassigned = true,
+        other => q.assignee = other,
+    }
+    if let Some(g) = nonempty(&params.group) {
+        q.group_id = Some(parse_id(&g, "group")?);
+    }
+    if let Some(s) = nonempty(&params.sort) {
+        q.sort = AlertSort::parse(&s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unknown sort '{s}', expected newest, priority or count"
+            ))
+        })?;
+    }
+    Ok(q)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<AlertParams>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsRead)?;
+    let t = triage(&state)?;
+    let query = build_alert_query(&params, principal.tenant_scope(params.tenant.clone())?)?;
+    let page = blocking(move || t.list(&query)).await?;
+    Ok(Json(json!(page)))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsRead)?;
+    let t = triage(&state)?;
+    let id = parse_id(&id, "alert")?;
+    let tenant = principal.tenant_scope(None)?;
+    let detail = blocking(move || t.get(id, tenant.as_deref()))
+        .await?
+        .ok_or_else(|| ApiError::NotFoundWhat(format!("alert {id} not found")))?;
+    Ok(Json(json!(detail)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    note: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBody {
+    /// The new assignee; absent or null to unassign.
+    assignee: Option<String>,
+    note: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: Option<String>,
+    note: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseBody {
+    disposition: Option<String>,
+    note: Option<String>,
+}
+
+/// A workflow change on alert `id` by the caller, answered with the alert after it.
+async fn change(
+    state: AppState,
+    principal: Principal,
+    id: String,
+    f: impl FnOnce(&Triage, i64, Option<&str>, &str) -> Result<rampart_triage::Alert, TriageError>
+    + Send
+    + 'static,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsTriage)?;
+    let t = triage(&state)?;
+    let id = parse_id(&id, "alert")?;
+    let tenant = principal.tenant_scope(None)?;
+    let actor = principal.name.clone();
+    let alert = blocking(move || f(&t, id, tenant.as_deref(), &actor)).await?;
+    Ok(Json(json!({ "alert": alert })))
+}
+
+async fn ack(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b: NoteBody = body(&bytes, "{\"note\": \"…\"}")?;
+    change(state, principal, id, move |t, id, tenant, actor| {
+        t.ack(id, tenant, actor, b.note.as_deref())
+    })
+    .await
+}
+
+async fn assign(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b: AssignBody = body(&bytes, "{\"assignee\": \"…\", \"note\": \"…\"}")?;
+    change(state, principal, id, move |t, id, tenant, actor| {
+        t.assign(id, tenant, actor, b.assignee.as_deref(), b.note.as_deref())
+    })
+    .await
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b: StatusBody = body(&bytes, "{\"status\": \"in_progress\", \"note\": \"…\"}")?;
+    let text = nonempty(&b.status)
+        .ok_or_else(|| ApiError::BadRequest("the body needs a status".into()))?;
+    let status = AlertStatus::parse(&text).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "unknown status '{text}', expected new, acknowledged or in_progress (close with /close)"
+        ))
+    })?;
+    change(state, principal, id, move |t, id, tenant, actor| {
+        t.set_status(id, tenant, actor, status, b.note.as_deref())
+    })
+    .await
+}
+
+async fn close(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b: CloseBody = body(
+        &bytes,
+        "{\"disposition\": \"false_positive\", \"note\": \"…\"}",
+    )?;
+    let text = nonempty(&b.disposition).ok_or_else(|| {
+        ApiError::BadRequest(
+            "closing needs a disposition: true_positive, benign_true_positive or false_positive"
+                .into(),
+        )
+    })?;
+    let disposition = Disposition::parse(&text).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "unknown disposition '{text}', expected true_positive, benign_true_positive or false_positive"
+        ))
+    })?;
+    change(state, principal, id, move |t, id, tenant, actor| {
+        t.close(id, tenant, actor, disposition, b.note.as_deref())
+    })
+    .await
+}
+
+/// Filters of `GET /api/v1/alert-groups`.
+#[derive(Debug, Default, Deserialize)]
+pub struct GroupParams {
+    pub tenant: Option<String>,
+    /// Only groups with at least this many alerts.
+    pub min_alerts: Option<u64>,
+    /// Only groups with an alert not closed.
+    pub open: Option<bool>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// newest (default) or priority.
+    pub sort: Option<String>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+async fn groups(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<GroupParams>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsRead)?;
+    let t = triage(&state)?;
+    let now = Timestamp::now();
+    let by_priority = match nonempty(&params.sort).as_deref() {
+        None | Some("newest") => false,
+        Some("priority") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown sort '{other}', expected newest or priority"
+            )));
+        }
+    };
+    let query = GroupQuery {
+        tenant: principal.tenant_scope(params.tenant.clone())?,
+        min_alerts: params.min_alerts.unwrap_or(0),
+        open_only: params.open.unwrap_or(false),
+        from: time_param(&params.from, now)?,
+        to: time_param(&params.to, now)?,
+        by_priority,
+        limit: params.limit.unwrap_or(100).clamp(1, 10_000),
+        offset: params.offset.unwrap_or(0),
+    };
+    let page = blocking(move || t.groups(&query)).await?;
+    Ok(Json(json!(page)))
+}
+
+async fn group(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsRead)?;
+    let t = triage(&state)?;
+    let id = parse_id(&id, "group")?;
+    let tenant = principal.tenant_scope(None)?;
+    let detail = blocking(move || t.group(id, tenant.as_deref()))
+        .await?
+        .ok_or_else(|| ApiError::NotFoundWhat(format!("group {id} not found")))?;
+    Ok(Json(json!(detail)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TenantParams {
+    tenant: Option<String>,
+}
+
+async fn suppressions(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<TenantParams>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsRead)?;
+    let t = triage(&state)?;
+    let tenant = principal.tenant_scope(params.tenant)?;
+    let list = blocking(move || t.suppressions(tenant.as_deref())).await?;
+    Ok(Json(json!({ "suppressions": list })))
+}
+
+/// The body of `POST /api/v1/suppressions`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuppressionBody {
+    tenant: Option<String>,
+    rule_id: Option<String>,
+    #[serde(default)]
+    conditions: Vec<Condition>,
+    reason: Option<String>,
+    /// `never`, a duration (`7d`) or a time; required.
+    expires: Option<String>,
+}
+
+async fn add_suppression(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::SuppressionsAdmin)?;
+    let t = triage(&state)?;
+    let b: SuppressionBody = body(
+        &bytes,
+        "{\"rule_id\": \"…\", \"conditions\": [{\"field\": \"user\", \"equals\": \"…\"}], \"reason\": \"…\", \"expires\": \"7d\"}",
+    )?;
+    let expires_text = nonempty(&b.expires).ok_or_else(|| {
+        ApiError::BadRequest(
+            "a suppression needs an expiry: a duration such as 7d, a time, or never".into(),
+        )
+    })?;
+    let expires = Expiry::parse(&expires_text, Timestamp::now()).map_err(api_error)?;
+    let spec = SuppressionSpec {
+        tenant: principal.tenant_scope(b.tenant)?,
+        rule_id: b.rule_id,
+        conditions: b.conditions,
+        author: principal.name.clone(),
+        reason: b.reason.unwrap_or_default(),
+        expires,
+    };
+    let created = blocking(move || t.add_suppression(spec)).await?;
+    state.audit.record(&AuditRecord {
+        time: audit::now_rfc3339(),
+        actor: principal.name,
+        role: Some(format!("{:?}", principal.role)),
+        action: "suppression.add".into(),
+        target: created.id.to_string(),
+        outcome: "ok".into(),
+        detail: Some(created.reason.clone()),
+        peer: None,
+    });
+    Ok(Json(json!({ "suppression": created })))
+}
+
+async fn revoke_suppression(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::SuppressionsAdmin)?;
+    let t = triage(&state)?;
+    let id = parse_id(&id, "suppression")?;
+    let tenant = principal.tenant_scope(None)?;
+    let actor = principal.name.clone();
+    let revoked = blocking(move || t.revoke_suppression(id, tenant.as_deref(), &actor)).await?;
+    state.audit.record(&AuditRecord {
+        time: audit::now_rfc3339(),
+        actor: principal.name,
+        role: Some(format!("{:?}", principal.role)),
+        action: "suppression.revoke".into(),
+        target: id.to_string(),
+        outcome: "ok".into(),
+        detail: None,
+        peer: None,
+    });
+    Ok(Json(json!({ "suppression": revoked })))
+}
+
+/// Filters of `GET /api/v1/risk`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RiskParams {
+    pub tenant: Option<String>,
+    /// `kind:value` or a value of any kind.
+    pub entity: Option<String>,
+    /// Only this kind: host, user, source_ip, …
+    pub kind: Option<String>,
+    /// End of the window (default: the newest contribution).
+    pub at: Option<String>,
+    pub min_score: Option<u32>,
+    pub limit: Option<usize>,
+}
+
+async fn risk(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<RiskParams>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsRead)?;
+    let t = triage(&state)?;
+    let (mut kind, value) = match nonempty(&params.entity) {
+        Some(e) => {
+            let (k, v) = entity_param(&e);
+            (k, Some(v))
+        }
+        None => (None, None),
+    };
+    if let Some(k) = nonempty(&params.kind) {
+        kind = Some(EntityKind::parse(&k).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unknown entity kind '{k}', expected host, user, source_ip, destination_ip, process or file_hash"
+            ))
+        })?);
+    }
+    let query = RiskQuery {
+        tenant: principal.tenant_scope(params.tenant.clone())?,
+        kind,
+        value,
+        at: time_param(&params.at, Timestamp::now())?,
+        min_score: params.min_score.unwrap_or(0),
+        limit: params.limit.unwrap_or(100).clamp(1, 10_000),
+    };
+    let threshold = t.settings().risk.threshold;
+    let scores = blocking(move || t.risk_scores(&query)).await?;
+    Ok(Json(json!({ "threshold": threshold, "entities": scores })))
+}
+
+async fn noise(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(params): Query<TenantParams>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsRead)?;
+    let t = triage(&state)?;
+    let tenant = principal.tenant_scope(params.tenant)?;
+    let rules = blocking(move || t.rule_noise(tenant.as_deref())).await?;
+    Ok(Json(json!({ "rules": rules })))
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsRead)?;
+    let t = triage(&state)?;
+    Ok(Json(json!({ "settings": t.settings() })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{ApiTokenConfig, Authenticator, Role, sha256_hex};
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use rampart_triage::{Entities, Signal, TriageConfig};
+    use tower::ServiceExt;
+
+    struct Fixture {
+        app: Router,
+        _dir: tempfile::TempDir,
+        store: Arc<rampart_store::EmbeddedStore>,
+        alert_id: i64,
+    }
+
+    /// A real app (store, audit, triage in a temporary directory) with one token per role
+    /// (the secret is the role's name) and one alert.
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(
+            rampart_store::EmbeddedStore::open(&dir.path().join("store"), Default::default())
+                .expect("store"),
+        );
+        let tokens: Vec<ApiTokenConfig> = [
+            ("viewer", Role::Viewer),
+            ("analyst", Role::Analyst),
+            ("engineer", Role::SocEngineer),
+        ]
+        .into_iter()
+        .map(|(name, role)| ApiTokenConfig {
+            name: name.into(),
+            role,
+            tenant: None,
+            sha256: sha256_hex(name),
+        })
+        .collect();
+        let triage =
+            Triage::open(&dir.path().join("triage.db"), TriageConfig::default()).expect("triage");
+        let signal = Signal::new(
+            SignalSource::Detection,
+            "r1",
+            "Whoami",
+            Level::High,
+            Timestamp::now(),
+        )
+        .with_entities(Entities {
+            host: Some("ws01".into()),
+            ..Default::default()
+        });
+        let alert_id = triage.process(vec![signal]).expect("process").created[0];
+        let state = AppState {
+            store: store.clone(),
+            ingest_metrics: Arc::new(Default::default()),
+            auth: Arc::new(Authenticator::new(&tokens).expect("tokens")),
+            audit: Arc::new(audit::AuditLog::open(&dir.path().join("audit.log")).expect("audit")),
+            started: std::time::Instant::now(),
+            status_sections: Arc::new(Vec::new()),
+            detection: None,
+            triage: Some(Arc::new(triage)),
+        };
+        Fixture {
+            app: crate::app(state, Router::new()),
+            _dir: dir,
+            store,
+            alert_id,
+        }
+    }
+
+    async fn call(
+        app: &Router,
+        token: &str,
+        method: Method,
+        uri: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(if body.is_null() {
+                Body::empty()
+            } else {
+                Body::from(body.to_string())
+            })
+            .expect("valid request");
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn roles_decide_who_reads_triages_and_suppresses() {
+        let f = fixture();
+        let id = f.alert_id;
+        let close = json!({"disposition": "false_positive", "note": "admin test"});
+        let suppress = json!({"rule_id": "r1", "conditions": [{"field": "host", "equals": "ws01"}],
+                              "reason": "lab host", "expires": "7d"});
+        let cases: Vec<(&str, Method, String, Value, StatusCode)> = vec![
+            (
+                "viewer",
+                Method::GET,
+                "/api/v1/alerts?status=open".into(),
+                Value::Null,
+                StatusCode::OK,
+            ),
+            (
+                "viewer",
+                Method::GET,
+                format!("/api/v1/alerts/{id}"),
+                Value::Null,
+                StatusCode::OK,
+            ),
+            (
+                "viewer",
+                Method::GET,
+                "/api/v1/alert-groups".into(),
+                Value::Null,
+                StatusCode::OK,
+            ),
+            (
+                "viewer",
+                Method::GET,
+                "/api/v1/risk".into(),
+                Value::Null,
+                StatusCode::OK,
+            ),
+            (
+                "viewer",
+                Method::GET,
+                "/api/v1/rules/noise".into(),
+                Value::Null,
+                StatusCode::OK,
+            ),
+            (
+                "viewer",
+                Method::GET,
+                "/api/v1/triage/settings".into(),
+                Value::Null,
+                StatusCode::OK,
+            ),
+            (
+                "viewer",
+                Method::GET,
+                "/api/v1/suppressions".into(),
+                Value::Null,
+                StatusCode::OK,
+            ),
+            (
+                "viewer",
+                Method::POST,
+                format!("/api/v1/alerts/{id}/close"),
+                close.clone(),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "viewer",
+                Method::POST,
+                format!("/api/v1/alerts/{id}/ack"),
+                Value::Null,
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "nobody",
+                Method::GET,
+                "/api/v1/alerts".into(),
+                Value::Null,
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                "analyst",
+                Method::POST,
+                "/api/v1/suppressions".into(),
+                suppress.clone(),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "analyst",
+                Method::POST,
+                format!("/api/v1/alerts/{id}/close"),
+                json!({}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "analyst",
+                Method::POST,
+                format!("/api/v1/alerts/{id}/assign"),
+                json!({"assignee": "carol"}),
+                StatusCode::OK,
+            ),
+            (
+                "analyst",
+                Method::POST,
+                format!("/api/v1/alerts/{id}/close"),
+                close.clone(),
+                StatusCode::OK,
+            ),
+            (
+                "analyst",
+                Method::POST,
+                format!("/api/v1/alerts/{id}/close"),
+                close,
+                StatusCode::CONFLICT,
+            ),
+            (
+                "analyst",
+                Method::POST,
+                "/api/v1/alerts/999/ack".into(),
+                Value::Null,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "analyst",
+                Method::GET,
+                "/api/v1/alerts?level=urgent".into(),
+                Value::Null,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "engineer",
+                Method::POST,
+                "/api/v1/suppressions".into(),
+                json!({"rule_id": "r1", "reason": "x"}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "engineer",
+                Method::POST,
+                "/api/v1/suppressions".into(),
+                suppress,
+                StatusCode::OK,
+            ),
+            (
+                "engineer",
+                Method::DELETE,
+                "/api/v1/suppressions/1".into(),
+                Value::Null,
+                StatusCode::OK,
+            ),
+        ];
+        for (token, method, uri, body, expected) in cases {
+            let (status, answer) = call(&f.app, token, method.clone(), &uri, body).await;
+            assert_eq!(status, expected, "{token} {method} {uri}: {answer}");
+        }
+        // The close was recorded as the analyst's, with the disposition.
+        let (_, detail) = call(
+            &f.app,
+            "viewer",
+            Method::GET,
+            &format!("/api/v1/alerts/{id}"),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(detail["alert"]["disposition"], "false_positive");
+        assert_eq!(detail["alert"]["assignee"], "carol");
+        let last = &detail["history"][2];
+        assert_eq!(
+            (last["actor"].as_str(), last["action"].as_str()),
+            (Some("analyst"), Some("close"))
+        );
+        let (_, list) = call(
+            &f.app,
+            "viewer",
+            Method::GET,
+            "/api/v1/suppressions",
+            Value::Null,
+        )
+        .await;
+        assert_eq!(list["suppressions"][0]["author"], "engineer");
+        assert_eq!(list["suppressions"][0]["state"], "revoked");
+        let (_, noise) = call(
+            &f.app,
+            "viewer",
+            Method::GET,
+            "/api/v1/rules/noise",
+            Value::Null,
+        )
+        .await;
+        assert_eq!(noise["rules"][0]["false_positive_rate"], 1.0);
+        rampart_store::EventStore::close(f.store.as_ref()).expect("close the store");
+    }
+
+    #[test]
+    fn every_triage_route_is_in_the_openapi_document() {
+        let spec: Value =
+            serde_json::from_str(include_str!("../openapi.json")).expect("valid openapi json");
+        for (path, method) in [
+            ("/api/v1/alerts", "get"),
+            ("/api/v1/alerts/{id}", "get"),
+            ("/api/v1/alerts/{id}/ack", "post"),
+            ("/api/v1/alerts/{id}/assign", "post"),
+            ("/api/v1/alerts/{id}/status", "post"),
+            ("/api/v1/alerts/{id}/close", "post"),
+            ("/api/v1/alert-groups", "get"),
+            ("/api/v1/alert-groups/{id}", "get"),
+            ("/api/v1/suppressions", "get"),
+            ("/api/v1/suppressions", "post"),
+            ("/api/v1/suppressions/{id}", "delete"),
+            ("/api/v1/risk", "get"),
+            ("/api/v1/rules/noise", "get"),
+            ("/api/v1/triage/settings", "get"),
+        ] {
+            assert!(
+                spec["paths"][path][method].is_object(),
+                "{method} {path} missing"
+            );
+        }
+    }
+
+    #[test]
+    fn triage_permissions_follow_the_roles() {
+        use Permission::{AlertsRead, AlertsTriage, SuppressionsAdmin};
+        let cases = [
+            (Role::Viewer, [true, false, false]),
+            (Role::Analyst, [true, true, false]),
+            (Role::IncidentResponder, [true, true, false]),
+            (Role::SocEngineer, [true, true, true]),
+            (Role::SocManager, [true, true, true]),
+            (Role::Admin, [true, true, true]),
+        ];
+        for (role, expected) in cases {
+            let got = [AlertsRead, AlertsTriage, SuppressionsAdmin].map(|p| role.allows(p));
+            assert_eq!(got, expected, "{role:?}");
+        }
+    }
+
+    #[test]
+    fn entity_parameters_split_on_a_known_kind_only() {
+        let cases = [
+            ("host:ws01", (Some(EntityKind::Host), "ws01")),
+            (
+                "source_ip:2001:db8::1",
+                (Some(EntityKind::SourceIp), "2001:db8::1"),
+            ),
+            ("2001:db8::1", (None, "2001:db8::1")),
+            ("bob", (None, "bob")),
+        ];
+        for (text, (kind, value)) in cases {
+            assert_eq!(entity_param(text), (kind, value.to_owned()), "{text}");
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The SQLite file: opening it (WAL), its schema and the `user_version` migrations.
+
+use rusqlite::Connection;
+use std::path::Path;
+
+use crate::TriageError;
+use crate::error::SqlContext;
+
+/// Schema steps; step `i` brings the file from `user_version` `i` to `i + 1`. Append only.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    source TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    rule_title TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    risk INTEGER NOT NULL,
+    tags TEXT NOT NULL,
+    entities TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    disposition TEXT,
+    assignee TEXT,
+    group_id INTEGER,
+    count INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    event_ids TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    details TEXT
+);
+CREATE INDEX alerts_dedup ON alerts(dedup_key, status, first_seen);
+CREATE INDEX alerts_last_seen ON alerts(tenant, last_seen);
+CREATE INDEX alerts_group ON alerts(group_id);
+CREATE INDEX alerts_rule ON alerts(rule_id);
+CREATE TABLE alert_entities (
+    alert_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (alert_id, kind, value)
+) WITHOUT ROWID;
+CREATE INDEX alert_entities_value ON alert_entities(value, kind);
+CREATE TABLE alert_history (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT,
+    assignee TEXT,
+    disposition TEXT,
+    note TEXT
+);
+CREATE INDEX alert_history_alert ON alert_history(alert_id);
+CREATE TABLE alert_groups (
+    id INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    title TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    max_level INTEGER NOT NULL,
+    max_priority INTEGER NOT NULL,
+    alert_count INTEGER NOT NULL,
+    tactics TEXT NOT NULL,
+    tactic_max INTEGER,
+    created INTEGER NOT NULL
+);
+CREATE INDEX alert_groups_last_seen ON alert_groups(tenant, last_seen);
+CREATE TABLE group_entities (
+    group_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (group_id, kind, value)
+) WITHOUT ROWID;
+CREATE INDEX group_entities_value ON group_entities(kind, value);
+CREATE TABLE suppressions (
+    id INTEGER PRIMARY KEY,
+    tenant TEXT,
+    rule_id TEXT,
+    conditions TEXT NOT NULL,
+    author TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER,
+    revoked INTEGER,
+    revoked_by TEXT,
+    hits INTEGER NOT NULL DEFAULT 0,
+    last_hit INTEGER
+);
+CREATE TABLE risk_events (
+    id INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    rule_title TEXT NOT NULL,
+    risk INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    alert_id INTEGER,
+    tags TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX risk_events_entity ON risk_events(tenant, kind, value, time);
+CREATE INDEX risk_events_time ON risk_events(time);
+CREATE TABLE rule_stats (
+    tenant TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    rule_title TEXT NOT NULL,
+    raised INTEGER NOT NULL DEFAULT 0,
+    deduplicated INTEGER NOT NULL DEFAULT 0,
+    suppressed INTEGER NOT NULL DEFAULT 0,
+    true_positive INTEGER NOT NULL DEFAULT 0,
+    benign_true_positive INTEGER NOT NULL DEFAULT 0,
+    false_positive INTEGER NOT NULL DEFAULT 0,
+    last_seen INTEGER,
+    PRIMARY KEY (tenant, rule_id)
+);
+"#];
+
+/// Open (or create) the database at `path` and bring its schema up to date.
+pub(crate) fn open(path: &Path) -> Result<Connection, TriageError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| TriageError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let mut conn = Connection::open(path).ctx("open")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .ctx("set the busy timeout")?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .ctx("switch to WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .ctx("set synchronous")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), TriageError> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .ctx("read the schema version")?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(TriageError::NewerSchema {
+            found: version,
+            known,
+        });
+    }
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.transaction().ctx("begin a migration")?;
+        tx.execute_batch(sql).ctx("migrate the schema")?;
+        tx.pragma_update(None, "user_version", step as i64 + 1)
+            .ctx("record the schema version")?;
+        tx.commit().ctx("commit a migration")?;
+    }
+    Ok(())
+}
+
+/// Decode a JSON column.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    text: &str,
+) -> Result<T, TriageError> {
+    serde_json::from_str(text).map_err(|e| TriageError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+/// Encode a value for a JSON column (the crate's own types always serialise).
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_newer_files_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub").join("triage.db");
+        drop(open(&path).expect("create"));
+        let conn = open(&path).expect("reopen");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+        conn.pragma_update(None, "user_version", 99).expect("bump");
+        drop(conn);
+        let err = open(&path).expect_err("newer schema");
+        assert!(err.to_string().contains("99"), "{err}");
+    }
+}

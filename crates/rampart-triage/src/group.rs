@@ -1,0 +1,561 @@
+//! Incident candidates: related alerts (a shared entity close in time, or the next ATT&CK stage on the same host) grouped so an analyst opens one thing, not fifty.
+
+use rampart_model::Timestamp;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde::Serialize;
+
+use crate::alert::{ALERT_COLUMNS, Alert, RawAlert};
+use crate::config::{TriageConfig, nanos};
+use crate::db::{from_json, to_json};
+use crate::error::SqlContext;
+use crate::signal::{Entities, EntityKind, Level, TACTICS, tactics};
+use crate::{Triage, TriageError};
+
+/// An incident candidate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub id: i64,
+    pub tenant: String,
+    /// The first alert's rule title and main entity.
+    pub title: String,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub max_level: Level,
+    pub max_priority: u8,
+    pub alert_count: u64,
+    /// Alerts of the group not closed yet.
+    pub open_alerts: u64,
+    /// ATT&CK tactics seen in the group, in kill-chain order.
+    pub tactics: Vec<String>,
+    pub entities: Vec<GroupEntity>,
+}
+
+/// An entity of a group's alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupEntity {
+    pub kind: EntityKind,
+    pub value: String,
+}
+
+/// A group and its alerts (highest priority first).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupDetail {
+    pub group: Group,
+    pub alerts: Vec<Alert>,
+}
+
+/// Filters of a group list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupQuery {
+    pub tenant: Option<String>,
+    /// Only groups with at least this many alerts.
+    pub min_alerts: u64,
+    /// Only groups with an alert not closed.
+    pub open_only: bool,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// Highest priority first instead of most recent first.
+    pub by_priority: bool,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// One page of groups.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupPage {
+    pub total: u64,
+    pub offset: usize,
+    pub groups: Vec<Group>,
+}
+
+const GROUP_COLUMNS: &str = "g.id, g.tenant, g.title, g.first_seen, g.last_seen, g.max_level, \
+    g.max_priority, g.alert_count, g.tactics, \
+    (SELECT COUNT(*) FROM alerts a WHERE a.group_id = g.id AND a.status != 'closed')";
+
+type RawGroup = (i64, String, String, i64, i64, i64, i64, i64, String, i64);
+
+fn raw_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawGroup> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
+}
+
+fn decode(conn: &Connection, raw: RawGroup) -> Result<Group, TriageError> {
+    let (id, tenant, title, first, last, level, priority, count, tactics, open) = raw;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT kind, value FROM group_entities WHERE group_id = ?1 ORDER BY kind, value",
+        )
+        .ctx("prepare a group entity query")?;
+    let rows = stmt
+        .query_map([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .ctx("read group entities")?;
+    let mut entities = Vec::new();
+    for row in rows {
+        let (kind, value) = row.ctx("read group entities")?;
+        if let Some(kind) = EntityKind::parse(&kind) {
+            entities.push(GroupEntity { kind, value });
+        }
+    }
+    Ok(Group {
+        id,
+        tenant,
+        title,
+        first_seen: Timestamp(first),
+        last_seen: Timestamp(last),
+        max_level: Level::from_rank(level).ok_or_else(|| TriageError::Corrupt {
+            what: "group",
+            detail: format!("unknown level {level}"),
+        })?,
+        max_priority: u8::try_from(priority.clamp(0, 100)).unwrap_or(0),
+        alert_count: u64::try_from(count.max(0)).unwrap_or(0),
+        open_alerts: u64::try_from(open.max(0)).unwrap_or(0),
+        tactics: from_json("group tactics", &tactics)?,
+        entities,
+    })
+}
+
+/// The group `id` when `tenant` (if any) may see it.
+pub(crate) fn load(
+    conn: &Connection,
+    id: i64,
+    tenant: Option<&str>,
+) -> Result<Option<Group>, TriageError> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {GROUP_COLUMNS} FROM alert_groups g WHERE g.id = ?1 AND (?2 IS NULL OR g.tenant = ?2)"
+        ))
+        .ctx("prepare a group lookup")?
+        .query_row(params![id, tenant], raw_group)
+        .optional()
+        .ctx("read a group")?;
+    raw.map(|r| decode(conn, r)).transpose()
+}
+
+/// What the grouping step needs to know of a new alert.
+pub(crate) struct Placement<'a> {
+    pub alert_id: i64,
+    pub tenant: &'a str,
+    pub time: Timestamp,
+    pub title: &'a str,
+    pub level: Level,
+    pub priority: u8,
+    pub tags: &'a [String],
+    pub entities: &'a Entities,
+}
+
+/// How an alert was grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placed {
+    Joined(i64),
+    Created(i64),
+}
+
+/// The entities of an alert a group records: those of the grouping kinds and the host
+/// (for the tactic-chain rule), minus too-common values.
+fn group_entities<'e>(
+    cfg: &TriageConfig,
+    entities: &'e Entities,
+) -> impl Iterator<Item = (EntityKind, &'e str)> {
+    let kinds = cfg.grouping.entity_kinds.clone();
+    let common = cfg.common_values.clone();
+    entities.iter().filter(move |(k, v)| {
+        (*k == EntityKind::Host || kinds.contains(k))
+            && !common.iter().any(|c| c.eq_ignore_ascii_case(v))
+    })
+}
+
+/// The most recently active group the alert belongs to, if any.
+fn find(
+    conn: &Connection,
+    cfg: &TriageConfig,
+    p: &Placement<'_>,
+) -> Result<Option<i64>, TriageError> {
+    let window = nanos(cfg.grouping.window_secs);
+    let mut best: Option<(i64, i64)> = None;
+    let mut by_entity = conn
+        .prepare_cached(
+            "SELECT g.id, g.last_seen FROM group_entities ge JOIN alert_groups g ON g.id = ge.group_id \
+             WHERE ge.kind = ?1 AND ge.value = ?2 AND g.tenant = ?3 AND g.last_seen >= ?4 \
+             AND g.first_seen <= ?5 ORDER BY g.last_seen DESC LIMIT 1",
+        )
+        .ctx("prepare a group search")?;
+    for (kind, value) in group_entities(cfg, p.entities) {
+        if !cfg.grouping.entity_kinds.contains(&kind) {
+            continue;
+        }
+        let found: Option<(i64, i64)> = by_entity
+            .query_row(
+                params![
+                    kind.as_str(),
+                    value,
+                    p.tenant,
+                    p.time.0.saturating_sub(window),
+                    p.time.0.saturating_add(window)
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ctx("search groups by entity")?;
+        if let Some((id, last)) = found
+            && best.is_none_or(|(_, b)| last > b)
+        {
+            best = Some((id, last));
+        }
+    }
+    if best.is_some() {
+        return Ok(best.map(|(id, _)| id));
+    }
+    // The next stage of an attack on the same host, within the longer chain window.
+    let (Some(host), Some(&(stage, _))) = (p.entities.host.as_deref(), tactics(p.tags).last())
+    else {
+        return Ok(None);
+    };
+    if cfg.is_common(host) {
+        return Ok(None);
+    }
+    let chain = nanos(cfg.grouping.chain_window_secs);
+    conn.prepare_cached(
+        "SELECT g.id FROM group_entities ge JOIN alert_groups g ON g.id = ge.group_id \
+         WHERE ge.kind = 'host' AND ge.value = ?1 AND g.tenant = ?2 AND g.last_seen >= ?3 \
+         AND g.first_seen <= ?4 AND g.tactic_max IS NOT NULL AND g.tactic_max <= ?5 \
+         ORDER BY g.last_seen DESC LIMIT 1",
+    )
+    .ctx("prepare a chain search")?
+    .query_row(
+        params![
+            host,
+            p.tenant,
+            p.time.0.saturating_sub(chain),
+            p.time.0.saturating_add(chain),
+            stage as i64
+        ],
+        |r| r.get(0),
+    )
+    .optional()
+    .ctx("search groups by tactic chain")
+}
+
+/// Put a new alert in its group, creating one when no open group is related.
+pub(crate) fn place(
+    conn: &Connection,
+    cfg: &TriageConfig,
+    p: &Placement<'_>,
+    now: Timestamp,
+) -> Result<Placed, TriageError> {
+    let alert_tactics = tactics(p.tags);
+    let placed = match find(conn, cfg, p)? {
+        Some(id) => {
+            let old: String = conn
+                .prepare_cached("SELECT tactics FROM alert_groups WHERE id = ?1")
+                .ctx("prepare a group read")?
+                .query_row([id], |r| r.get(0))
+                .ctx("read group tactics")?;
+            let mut names: Vec<String> = from_json("group tactics", &old)?;
+            names.extend(alert_tactics.iter().map(|(_, t)| (*t).to_owned()));
+            let mut ranked: Vec<(usize, String)> = names
+                .into_iter()
+                .filter_map(|n| TACTICS.iter().position(|t| *t == n).map(|r| (r, n)))
+                .collect();
+            ranked.sort_unstable();
+            ranked.dedup();
+            let max = ranked.last().map(|(r, _)| *r as i64);
+            let names: Vec<String> = ranked.into_iter().map(|(_, n)| n).collect();
+            conn.prepare_cached(
+                "UPDATE alert_groups SET first_seen = MIN(first_seen, ?2), \
+                 last_seen = MAX(last_seen, ?2), max_level = MAX(max_level, ?3), \
+                 max_priority = MAX(max_priority, ?4), alert_count = alert_count + 1, \
+                 tactics = ?5, tactic_max = ?6 WHERE id = ?1",
+            )
+            .ctx("prepare a group update")?
+            .execute(params![
+                id,
+                p.time.0,
+                p.level.rank(),
+                p.priority,
+                to_json(&names),
+                max
+            ])
+            .ctx("update a group")?;
+            Placed::Joined(id)
+        }
+        None => {
+            let subject = p
+                .entities
+                .iter()
+                .find(|(k, _)| *k != EntityKind::Process && *k != EntityKind::FileHash)
+                .or_else(|| p.entities.iter().next())
+                .map(|(_, v)| format!(" on {v}"))
+                .unwrap_or_default();
+            let names: Vec<&str> = alert_tactics.iter().map(|(_, t)| *t).collect();
+            conn.prepare_cached(
+                "INSERT INTO alert_groups (tenant, title, first_seen, last_seen, max_level, \
+                 max_priority, alert_count, tactics, tactic_max, created) \
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, 1, ?6, ?7, ?8)",
+            )
+            .ctx("prepare a group insert")?
+            .execute(params![
+                p.tenant,
+                format!("{}{subject}", p.title),
+                p.time.0,
+                p.level.rank(),
+                p.priority,
+                to_json(&names),
+                alert_tactics.last().map(|(r, _)| *r as i64),
+                now.0
+            ])
+            .ctx("create a group")?;
+            Placed::Created(conn.last_insert_rowid())
+        }
+    };
+    let id = match placed {
+        Placed::Joined(id) | Placed::Created(id) => id,
+    };
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO group_entities (group_id, kind, value) VALUES (?1, ?2, ?3)",
+        )
+        .ctx("prepare a group entity insert")?;
+    for (kind, value) in group_entities(cfg, p.entities) {
+        insert
+            .execute(params![id, kind.as_str(), value])
+            .ctx("record a group entity")?;
+    }
+    conn.prepare_cached("UPDATE alerts SET group_id = ?2 WHERE id = ?1")
+        .ctx("prepare an alert group update")?
+        .execute(params![p.alert_id, id])
+        .ctx("link an alert to its group")?;
+    Ok(placed)
+}
+
+/// A repeat folded into an alert of group `id` at `time` keeps the group active.
+pub(crate) fn touch(
+    conn: &Connection,
+    id: i64,
+    time: Timestamp,
+    priority: u8,
+) -> Result<(), TriageError> {
+    conn.prepare_cached(
+        "UPDATE alert_groups SET last_seen = MAX(last_seen, ?2), first_seen = MIN(first_seen, ?2), \
+         max_priority = MAX(max_priority, ?3) WHERE id = ?1",
+    )
+    .ctx("prepare a group touch")?
+    .execute(params![id, time.0, priority])
+    .ctx("update a group's last sighting")?;
+    Ok(())
+}
+
+impl Triage {
+    /// Incident candidates matching `query`, most recently active (or highest priority) first.
+    pub fn groups(&self, query: &GroupQuery) -> Result<GroupPage, TriageError> {
+        let mut clauses: Vec<&str> = Vec::new();
+        let mut args: Vec<SqlValue> = Vec::new();
+        if let Some(t) = &query.tenant {
+            args.push(t.clone().into());
+            clauses.push("g.tenant = ?");
+        }
+        if query.min_alerts > 1 {
+            args.push(i64::try_from(query.min_alerts).unwrap_or(i64::MAX).into());
+            clauses.push("g.alert_count >= ?");
+        }
+        if query.open_only {
+            clauses.push(
+                "EXISTS (SELECT 1 FROM alerts a WHERE a.group_id = g.id AND a.status != 'closed')",
+            );
+        }
+        if let Some(f) = query.from {
+            args.push(f.0.into());
+            clauses.push("g.last_seen >= ?");
+        }
+        if let Some(t) = query.to {
+            args.push(t.0.into());
+            clauses.push("g.first_seen <= ?");
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        let order = if query.by_priority {
+            "g.max_priority DESC, g.last_seen DESC, g.id DESC"
+        } else {
+            "g.last_seen DESC, g.id DESC"
+        };
+        let conn = self.conn.lock();
+        let total: i64 = conn
+            .prepare(&format!("SELECT COUNT(*) FROM alert_groups g{filter}"))
+            .ctx("prepare a group count")?
+            .query_row(params_from_iter(args.iter()), |r| r.get(0))
+            .ctx("count groups")?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {GROUP_COLUMNS} FROM alert_groups g{filter} ORDER BY {order} LIMIT {} OFFSET {}",
+                query.limit.clamp(1, 10_000),
+                query.offset
+            ))
+            .ctx("prepare a group list")?;
+        let raws = stmt
+            .query_map(params_from_iter(args.iter()), raw_group)
+            .ctx("list groups")?
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("list groups")?;
+        let groups = raws
+            .into_iter()
+            .map(|r| decode(&conn, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(GroupPage {
+            total: u64::try_from(total).unwrap_or(0),
+            offset: query.offset,
+            groups,
+        })
+    }
+
+    /// One group with its alerts, when `tenant` (if any) may see it.
+    pub fn group(&self, id: i64, tenant: Option<&str>) -> Result<Option<GroupDetail>, TriageError> {
+        let conn = self.conn.lock();
+        let Some(group) = load(&conn, id, tenant)? else {
+            return Ok(None);
+        };
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE group_id = ?1 \
+                 ORDER BY priority DESC, last_seen DESC, id DESC LIMIT 1000"
+            ))
+            .ctx("prepare a group's alerts")?;
+        let rows = stmt
+            .query_map([id], RawAlert::from_row)
+            .ctx("read a group's alerts")?;
+        let mut alerts = Vec::new();
+        for row in rows {
+            alerts.push(row.ctx("read a group's alerts")?.decode()?);
+        }
+        Ok(Some(GroupDetail { group, alerts }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{at, detection, open};
+
+    fn ids_by_group(triage: &Triage) -> Vec<Vec<String>> {
+        let page = triage
+            .groups(&GroupQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .expect("groups");
+        let mut out: Vec<Vec<String>> = page
+            .groups
+            .iter()
+            .map(|g| {
+                let detail = triage.group(g.id, None).expect("group").expect("exists");
+                assert_eq!(detail.alerts.len() as u64, g.alert_count);
+                let mut rules: Vec<String> =
+                    detail.alerts.iter().map(|a| a.rule_id.clone()).collect();
+                rules.sort();
+                rules
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn alerts_sharing_an_entity_close_in_time_form_one_group() {
+        let (_dir, triage) = open(Default::default());
+        let hour = 3600;
+        let signals = vec![
+            // r1 and r2 share host ws01; r3 shares user bob with r2; r4 is on ws01 but 5 h
+            // after r3 (past the 4 h window); r5 shares only the common user "system".
+            detection("r1", Level::Medium, at(0), "ws01", "alice"),
+            detection("r2", Level::High, at(hour), "WS01", "bob"),
+            detection("r3", Level::Low, at(2 * hour), "ws02", "bob"),
+            detection("r4", Level::Low, at(7 * hour), "ws01", "dave"),
+            detection("r5", Level::Low, at(7 * hour), "ws09", "SYSTEM"),
+            detection("r6", Level::Low, at(7 * hour + 60), "ws10", "system"),
+        ];
+        let report = triage.process(signals).expect("process");
+        assert_eq!((report.grouped, report.groups_created), (2, 4));
+        assert_eq!(
+            ids_by_group(&triage),
+            vec![
+                vec!["r1".to_owned(), "r2".into(), "r3".into()],
+                vec!["r4".into()],
+                vec!["r5".into()],
+                vec!["r6".into()],
+            ]
+        );
+        let page = triage
+            .groups(&GroupQuery {
+                min_alerts: 2,
+                limit: 10,
+                ..Default::default()
+            })
+            .expect("groups");
+        assert_eq!(page.total, 1);
+        let g = &page.groups[0];
+        assert_eq!(g.title, "r1 title on ws01");
+        assert_eq!((g.max_level, g.open_alerts), (Level::High, 3));
+        assert_eq!((g.first_seen, g.last_seen), (at(0), at(2 * hour)));
+        let values: Vec<&str> = g.entities.iter().map(|e| e.value.as_str()).collect();
+        assert_eq!(values, ["ws01", "ws02", "alice", "bob"]);
+    }
+
+    #[test]
+    fn a_later_attack_stage_on_the_same_host_joins_within_the_chain_window() {
+        let (_dir, triage) = open(Default::default());
+        let hour = 3600;
+        let tagged = |rule: &str, t: i64, user: &str, tag: &str| {
+            detection(rule, Level::Medium, at(t), "ws01", user).with_tags([tag])
+        };
+        let signals = vec![
+            tagged("exec", 0, "u1", "attack.execution"),
+            // 10 h later, other user: no shared entity within 4 h, but lateral movement
+            // follows execution on the same host.
+            tagged("lateral", 10 * hour, "u2", "attack.lateral_movement"),
+            // Earlier stage than the group's latest: a new group.
+            tagged("recon", 16 * hour, "u3", "attack.reconnaissance"),
+        ];
+        triage.process(signals).expect("process");
+        assert_eq!(
+            ids_by_group(&triage),
+            vec![
+                vec!["exec".to_owned(), "lateral".into()],
+                vec!["recon".into()],
+            ]
+        );
+        let detail = triage.get(1, None).expect("get").expect("exists");
+        assert_eq!(
+            detail.group.expect("grouped").tactics,
+            ["execution", "lateral_movement"]
+        );
+    }
+
+    #[test]
+    fn grouping_can_be_turned_off() {
+        let mut cfg = TriageConfig::default();
+        cfg.grouping.enabled = false;
+        let (_dir, triage) = open(cfg);
+        let signals = vec![
+            detection("r1", Level::Medium, at(0), "ws01", "alice"),
+            detection("r2", Level::Medium, at(1), "ws01", "alice"),
+        ];
+        let report = triage.process(signals).expect("process");
+        assert_eq!((report.grouped, report.groups_created), (0, 0));
+        let page = triage.list(&Default::default()).expect("list");
+        assert!(page.alerts.iter().all(|a| a.group_id.is_none()));
+    }
+}

@@ -1,0 +1,281 @@
+//! The alert workflow: acknowledge, assign, change status, reopen and close with a disposition, each recorded in the alert's history.
+
+use rampart_model::Timestamp;
+use rusqlite::{Connection, params};
+
+use crate::alert::{Alert, AlertStatus, Disposition, load_required, record_history};
+use crate::error::SqlContext;
+use crate::{Triage, TriageError};
+
+fn set_status_row(
+    conn: &Connection,
+    id: i64,
+    status: AlertStatus,
+    disposition: Option<Disposition>,
+    now: Timestamp,
+) -> Result<(), TriageError> {
+    conn.prepare_cached(
+        "UPDATE alerts SET status = ?2, disposition = ?3, updated = ?4 WHERE id = ?1",
+    )
+    .ctx("prepare a status update")?
+    .execute(params![
+        id,
+        status.as_str(),
+        disposition.map(Disposition::as_str),
+        now.0
+    ])
+    .ctx("update alert status")?;
+    Ok(())
+}
+
+fn clean_note(note: Option<&str>) -> Option<&str> {
+    note.map(str::trim).filter(|n| !n.is_empty())
+}
+
+fn check_actor(actor: &str) -> Result<(), TriageError> {
+    if actor.trim().is_empty() {
+        return Err(TriageError::Invalid(
+            "the actor of a change is required".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Triage {
+    /// Acknowledge a new alert: someone has seen it.
+    pub fn ack(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Alert, TriageError> {
+        self.transition(
+            id,
+            tenant,
+            actor,
+            AlertStatus::Acknowledged,
+            None,
+            note,
+            true,
+        )
+    }
+
+    /// Move an alert to `status` (new, acknowledged or in progress). Moving a closed alert
+    /// reopens it: its disposition is cleared and taken back from the rule's statistics.
+    pub fn set_status(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        actor: &str,
+        status: AlertStatus,
+        note: Option<&str>,
+    ) -> Result<Alert, TriageError> {
+        if status == AlertStatus::Closed {
+            return Err(TriageError::Invalid(
+                "closing an alert needs a disposition: use close".into(),
+            ));
+        }
+        self.transition(id, tenant, actor, status, None, note, false)
+    }
+
+    /// Close an alert with its disposition, counted in the rule's noise statistics.
+    pub fn close(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        actor: &str,
+        disposition: Disposition,
+        note: Option<&str>,
+    ) -> Result<Alert, TriageError> {
+        self.transition(
+            id,
+            tenant,
+            actor,
+            AlertStatus::Closed,
+            Some(disposition),
+            note,
+            false,
+        )
+    }
+
+    /// Give an alert to `assignee` (`None`: nobody). The status does not change.
+    pub fn assign(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        actor: &str,
+        assignee: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<Alert, TriageError> {
+        check_actor(actor)?;
+        let assignee = assignee.map(str::trim).filter(|a| !a.is_empty());
+        let now = self.now();
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().ctx("begin an assignment")?;
+        let alert = load_required(&tx, id, tenant)?;
+        tx.prepare_cached("UPDATE alerts SET assignee = ?2, updated = ?3 WHERE id = ?1")
+            .ctx("prepare an assignment")?
+            .execute(params![id, assignee, now.0])
+            .ctx("assign an alert")?;
+        record_history(
+            &tx,
+            id,
+            now,
+            actor,
+            "assign",
+            Some(alert.status),
+            Some(alert.status),
+            assignee,
+            None,
+            clean_note(note),
+        )?;
+        let alert = load_required(&tx, id, tenant)?;
+        tx.commit().ctx("commit an assignment")?;
+        Ok(alert)
+    }
+
+    /// Move alert `id` to `to`; `acknowledge` refuses anything but a new alert.
+    #[allow(clippy::too_many_arguments)]
+    fn transition(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        actor: &str,
+        to: AlertStatus,
+        disposition: Option<Disposition>,
+        note: Option<&str>,
+        acknowledge: bool,
+    ) -> Result<Alert, TriageError> {
+        check_actor(actor)?;
+        let now = self.now();
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().ctx("begin a status change")?;
+        let alert = load_required(&tx, id, tenant)?;
+        let from = alert.status;
+        if acknowledge && from != AlertStatus::New {
+            return Err(TriageError::Conflict(format!(
+                "alert {id} is {}, only a new alert can be acknowledged",
+                from.as_str()
+            )));
+        }
+        if from == to {
+            return Err(TriageError::Conflict(match alert.disposition {
+                Some(d) if from == AlertStatus::Closed => {
+                    format!("alert {id} is already closed as {}", d.as_str())
+                }
+                _ => format!("alert {id} is already {}", from.as_str()),
+            }));
+        }
+        let action = if acknowledge {
+            "acknowledge"
+        } else if to == AlertStatus::Closed {
+            "close"
+        } else if from == AlertStatus::Closed {
+            "reopen"
+        } else {
+            "status"
+        };
+        set_status_row(&tx, id, to, disposition, now)?;
+        if let Some(old) = alert.disposition.filter(|_| from == AlertStatus::Closed) {
+            crate::stats::add_disposition(&tx, &alert.tenant, &alert.rule_id, old, -1)?;
+        }
+        if let Some(new) = disposition {
+            crate::stats::add_disposition(&tx, &alert.tenant, &alert.rule_id, new, 1)?;
+        }
+        record_history(
+            &tx,
+            id,
+            now,
+            actor,
+            action,
+            Some(from),
+            Some(to),
+            alert.assignee.as_deref(),
+            disposition,
+            clean_note(note),
+        )?;
+        let alert = load_required(&tx, id, tenant)?;
+        tx.commit().ctx("commit a status change")?;
+        Ok(alert)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Level;
+    use crate::testutil::{at, detection, open};
+
+    #[test]
+    fn status_workflow_keeps_a_history_of_who_did_what() {
+        let (_dir, triage) = open(Default::default());
+        let report = triage
+            .process(vec![detection("r1", Level::High, at(0), "ws01", "bob")])
+            .expect("process");
+        let id = report.created[0];
+        let steps: Vec<(&str, Result<AlertStatus, &str>)> = vec![
+            ("ack", Ok(AlertStatus::Acknowledged)),
+            ("ack", Err("only a new alert")),
+            ("assign", Ok(AlertStatus::Acknowledged)),
+            ("start", Ok(AlertStatus::InProgress)),
+            ("close-fp", Ok(AlertStatus::Closed)),
+            ("close-tp", Err("already closed as false_positive")),
+            ("start", Ok(AlertStatus::InProgress)),
+            ("close-tp", Ok(AlertStatus::Closed)),
+        ];
+        for (step, expected) in steps {
+            let result = match step {
+                "ack" => triage.ack(id, None, "alice", Some("looking")),
+                "assign" => triage.assign(id, None, "alice", Some("carol"), None),
+                "start" => triage.set_status(id, None, "carol", AlertStatus::InProgress, None),
+                "close-fp" => {
+                    triage.close(id, None, "carol", Disposition::FalsePositive, Some("admin"))
+                }
+                "close-tp" => triage.close(id, None, "carol", Disposition::TruePositive, None),
+                other => unreachable!("{other}"),
+            };
+            match (result, expected) {
+                (Ok(alert), Ok(status)) => assert_eq!(alert.status, status, "{step}"),
+                (Err(e), Err(needle)) => assert!(e.to_string().contains(needle), "{step}: {e}"),
+                (got, want) => panic!("{step}: got {got:?}, want {want:?}"),
+            }
+        }
+        let detail = triage.get(id, None).expect("get").expect("exists");
+        assert_eq!(detail.alert.disposition, Some(Disposition::TruePositive));
+        assert_eq!(detail.alert.assignee.as_deref(), Some("carol"));
+        let trail: Vec<(String, String, Option<AlertStatus>)> = detail
+            .history
+            .iter()
+            .map(|h| (h.actor.clone(), h.action.clone(), h.to_status))
+            .collect();
+        let expected = [
+            ("rampart", "created", Some(AlertStatus::New)),
+            ("alice", "acknowledge", Some(AlertStatus::Acknowledged)),
+            ("alice", "assign", Some(AlertStatus::Acknowledged)),
+            ("carol", "status", Some(AlertStatus::InProgress)),
+            ("carol", "close", Some(AlertStatus::Closed)),
+            ("carol", "reopen", Some(AlertStatus::InProgress)),
+            ("carol", "close", Some(AlertStatus::Closed)),
+        ]
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c));
+        assert_eq!(trail, expected);
+        assert_eq!(detail.history[1].note.as_deref(), Some("looking"));
+        assert_eq!(detail.history[2].assignee.as_deref(), Some("carol"));
+        // The reopened false positive no longer counts; the final true positive does.
+        let noise = triage.rule_noise(None).expect("noise");
+        assert_eq!((noise[0].false_positive, noise[0].true_positive), (0, 1));
+        // Other tenants do not see it, and a closed status needs a disposition.
+        assert!(triage.get(id, Some("other")).expect("get").is_none());
+        assert!(matches!(
+            triage.ack(id, Some("other"), "x", None),
+            Err(TriageError::NotFound { .. })
+        ));
+        assert!(
+            triage
+                .set_status(id, None, "x", AlertStatus::Closed, None)
+                .is_err()
+        );
+        assert!(triage.ack(id, None, " ", None).is_err());
+    }
+}
