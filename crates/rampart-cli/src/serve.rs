@@ -72,6 +72,13 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         if !args.rules.is_empty() {
             tracing::warn!("--rules given but [detection] enabled = false: no detection runs");
         }
+        // A consumer left from when detection was on would keep the WAL forever.
+        if store
+            .remove_consumer(rampart_detections::CONSUMER)
+            .context("removing the detection stream consumer")?
+        {
+            tracing::info!("detection is off: its stream position was removed");
+        }
         None
     };
 

@@ -82,6 +82,18 @@ impl Consumers {
             .collect()
     }
 
+    /// Unregister `name` and delete its position file; whether it was registered.
+    pub(crate) fn remove(&self, name: &str) -> Result<bool, StoreError> {
+        let mut positions = self.positions.lock();
+        if positions.remove(name).is_none() {
+            return Ok(false);
+        }
+        let path = self.dir.join(format!("{name}.pos"));
+        std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+        wal::sync_dir(&self.dir)?;
+        Ok(true)
+    }
+
     /// The position of `name`, registering it at `start` (durably) if it is new.
     fn register(&self, name: &str, start: u64) -> Result<Arc<AtomicU64>, StoreError> {
         let mut positions = self.positions.lock();

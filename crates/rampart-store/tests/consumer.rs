@@ -131,6 +131,26 @@ fn consumer_resumes_after_reopen_and_pins_the_wal_across_index_commits() {
 }
 
 #[test]
+fn a_removed_consumer_no_longer_keeps_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), small_segments()).unwrap();
+    let c = store.consumer("gone").unwrap();
+    drop(c);
+    for b in 0..20 {
+        append_labels(&store, b * 10, 10);
+    }
+    store.refresh().unwrap();
+    assert!(wal_segments(dir.path()) > 2, "the idle consumer keeps segments");
+    assert!(store.remove_consumer("gone").unwrap());
+    assert!(!store.remove_consumer("gone").unwrap());
+    assert!(wal_segments(dir.path()) <= 2, "removal lets the WAL go");
+    assert!(!store.stats().consumers.contains_key("gone"));
+    store.close().unwrap();
+    let store = EmbeddedStore::open(dir.path(), small_segments()).unwrap();
+    assert!(!store.stats().consumers.contains_key("gone"), "removal is durable");
+}
+
+#[test]
 fn consumer_keeps_up_with_concurrent_appends_across_segment_rolls() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path(), small_segments()).unwrap();
