@@ -429,6 +429,15 @@ impl EventStore for EmbeddedStore {
         consumer::open(&self.inner, name)
     }
 
+    fn remove_consumer(&self, name: &str) -> Result<bool, StoreError> {
+        let removed = self.inner.consumers.remove(name)?;
+        if removed {
+            let committed = self.inner.counters.committed_seq.load(Ordering::Relaxed);
+            self.inner.remove_wal_below(committed)?;
+        }
+        Ok(removed)
+    }
+
     fn apply_retention(&self) -> Result<RetentionReport, StoreError> {
         self.check_open()?;
         self.call_indexer(IndexerMsg::Retention)

@@ -71,6 +71,9 @@ pub trait EventStore: Send + Sync {
     /// resuming after its last commit. A consumer seen for the first time starts after
     /// the last event appended so far. See [`EventConsumer`].
     fn consumer(&self, name: &str) -> Result<Box<dyn EventConsumer>, StoreError>;
+    /// Forget consumer `name` (when its processing is turned off), so that it no longer
+    /// keeps WAL segments. Returns whether it existed.
+    fn remove_consumer(&self, name: &str) -> Result<bool, StoreError>;
 }
 
 /// A durable, named reader of accepted events in append order — how detection and other
