@@ -149,6 +149,27 @@ impl Client {
         Self::answer(path, resp)
     }
 
+    /// POST raw `body` (a document) to `path` with `query`; the answer's JSON, or the
+    /// server's error.
+    pub(crate) fn post_bytes(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let mut req = self
+            .agent
+            .post(format!("{}{}", self.base, path))
+            .header("Authorization", format!("Bearer {}", self.token));
+        for (k, v) in query {
+            req = req.query(*k, v);
+        }
+        let resp = req
+            .send(body)
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
+        Self::answer(path, resp)
+    }
+
     /// DELETE `path`; the answer's JSON, or the server's error.
     pub(crate) fn delete_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
         let resp = self

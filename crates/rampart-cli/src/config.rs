@@ -23,6 +23,11 @@ pub struct Config {
     pub store: StoreConfig,
     /// Live Sigma detection over every accepted event.
     pub detection: rampart_detections::DetectionConfig,
+    /// Threat intel: live indicator matching, feeds, retro-hunts.
+    pub intel: rampart_intel::IntelConfig,
+    /// Alert triage of every detection: deduplication, grouping, suppressions, risk-based
+    /// alerting (`<data_dir>/triage.db`).
+    pub triage: rampart_triage::TriageConfig,
     pub log: LogConfig,
 }
 
@@ -35,6 +40,8 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             store: StoreConfig::default(),
             detection: rampart_detections::DetectionConfig::default(),
+            intel: rampart_intel::IntelConfig::default(),
+            triage: rampart_triage::TriageConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -229,6 +236,41 @@ mod tests {
         let text = toml::to_string_pretty(&Config::default()).expect("serialise defaults");
         assert!(text.contains("[detection]"), "{text}");
         assert!(toml::from_str::<Config>("[detection]\nrule_dirs = []\n").is_err());
+    }
+
+    #[test]
+    fn intel_section_reads_feed_tables() {
+        let cfg: Config = toml::from_str(
+            "[intel]\nlookback = \"7d\"\n[[intel.feed]]\nname = \"otx\"\nkind = \"taxii\"\nurl = \"https://taxii.example/taxii2/\"\ncollection = \"c1\"\npassword_env = \"OTX_PASS\"\n",
+        )
+        .expect("valid");
+        assert!(cfg.intel.enabled);
+        assert_eq!(cfg.intel.feeds.len(), 1);
+        cfg.intel.validate().expect("valid feeds");
+        let text = toml::to_string_pretty(&Config::default()).expect("serialise defaults");
+        assert!(
+            text.contains("[intel]") && text.contains("lookback"),
+            "{text}"
+        );
+        let printed = toml::to_string_pretty(&cfg).expect("serialise");
+        assert!(printed.contains("OTX_PASS"), "{printed}");
+    }
+
+    #[test]
+    fn triage_section_is_in_the_defaults_and_reads_its_settings() {
+        let text = toml::to_string_pretty(&Config::default()).expect("serialise defaults");
+        assert!(text.contains("[triage.dedup]"), "{text}");
+        assert!(text.contains("[triage.risk]"), "{text}");
+        let cfg: Config =
+            toml::from_str("[triage.risk]\nthreshold = 50\n[triage.dedup]\nwindow_secs = 600\n")
+                .expect("valid");
+        assert_eq!(cfg.triage.risk.threshold, 50);
+        assert_eq!(cfg.triage.dedup.window_secs, 600);
+        assert!(
+            cfg.triage.grouping.enabled,
+            "unset keys keep their defaults"
+        );
+        assert!(toml::from_str::<Config>("[triage]\ndedupe = {}\n").is_err());
     }
 
     #[test]

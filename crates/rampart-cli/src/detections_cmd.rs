@@ -13,6 +13,9 @@ pub struct DetectionsArgs {
     /// Only this rule (its id).
     #[arg(long)]
     pub rule: Option<String>,
+    /// Only this kind: rule (one event matched a Sigma rule), correlation or baseline.
+    #[arg(long)]
+    pub kind: Option<String>,
     /// Only this level or above: informational, low, medium, high, critical.
     #[arg(long)]
     pub level: Option<String>,
@@ -133,10 +136,13 @@ pub fn run_rules(cfg: Config, cmd: RulesCommand) -> anyhow::Result<()> {
 const COLUMNS: &[(&str, &str)] = &[
     ("id", "id"),
     ("event time", "event_time"),
+    ("kind", "kind"),
     ("level", "level"),
     ("rule", "rule_title"),
     ("host", "host"),
     ("user", "user"),
+    ("source ip", "source_ip"),
+    ("value", "value"),
     ("process", "process_name"),
     ("command line", "command_line"),
     ("event id", "event_id"),
@@ -155,6 +161,7 @@ pub fn run(cfg: Config, args: DetectionsArgs) -> anyhow::Result<()> {
     let mut query: Vec<(&str, String)> = Vec::new();
     let opt = [
         ("rule", &args.rule),
+        ("kind", &args.kind),
         ("level", &args.level),
         ("host", &args.host),
         ("user", &args.user),

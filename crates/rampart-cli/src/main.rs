@@ -10,6 +10,7 @@ mod demo;
 mod detections_cmd;
 mod hunt;
 mod ingest_cmd;
+mod intel_cmd;
 mod output;
 mod rules_cmd;
 mod serve;
@@ -66,6 +67,9 @@ enum Command {
     Suppress(alerts_cmd::SuppressCommand),
     /// Risk scores per entity on a running server, with the contributing rules.
     Risk(alerts_cmd::RiskArgs),
+    /// Threat intel on a running server: import, list, feeds, allow-list, sightings.
+    #[command(subcommand)]
+    Intel(intel_cmd::IntelCommand),
     /// Run Sigma rules over log files (EVTX, JSON, syslog) and print a detection timeline.
     Hunt(hunt::HuntArgs),
     /// Measure parse, WAL, end-to-end ingest and search speed on this machine.
@@ -117,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alerts(cmd) => alerts_cmd::run_alerts(cfg, cmd),
         Command::Suppress(cmd) => alerts_cmd::run_suppress(cfg, cmd),
         Command::Risk(args) => alerts_cmd::run_risk(cfg, args),
+        Command::Intel(cmd) => intel_cmd::run(cfg, cmd),
     }
 }
 

@@ -1,6 +1,6 @@
-//! `rampart serve`: open the store, start live detection, every enabled input and the HTTP
-//! server, run until SIGINT/SIGTERM, then stop inputs first, detection next and close the
-//! store last.
+//! `rampart serve`: open the store and the alert database, start live detection (which
+//! triages its detections into alerts), every enabled input and the HTTP server, run until
+//! SIGINT/SIGTERM, then stop inputs first, detection next and close the store last.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,14 +55,31 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
     let metrics = IngestMetrics::new();
     let sink: Arc<dyn EventSink> = Arc::new(StoreSink::new(store.clone()));
 
+    // Alerts: every detection, correlation firing, anomaly and intel sighting is triaged
+    // into them.
+    let triage = {
+        let (path, triage_cfg) = (cfg.data_dir.join("triage.db"), cfg.triage.clone());
+        Arc::new(
+            tokio::task::spawn_blocking(move || rampart_triage::Triage::open(&path, triage_cfg))
+                .await
+                .context("triage open task")?
+                .context("opening the alert database")?,
+        )
+    };
+
     // Detection reads the store's event stream on its own threads: ingest never waits for it.
     let mut detection_cfg = cfg.detection.clone();
     detection_cfg.rules_dirs.extend(args.rules.iter().cloned());
     let detection = if detection_cfg.enabled {
-        let (store, data_dir) = (store.clone(), cfg.data_dir.clone());
+        let (store, data_dir, t) = (store.clone(), cfg.data_dir.clone(), triage.clone());
         Some(
             tokio::task::spawn_blocking(move || {
-                rampart_detections::DetectionService::start(store.as_ref(), &data_dir, &detection_cfg)
+                rampart_detections::DetectionService::start(
+                    store.as_ref(),
+                    &data_dir,
+                    &detection_cfg,
+                    Some(t),
+                )
             })
             .await
             .context("detection start task")?
@@ -78,6 +95,29 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
             .context("removing the detection stream consumer")?
         {
             tracing::info!("detection is off: its stream position was removed");
+        }
+        None
+    };
+
+    // Threat intel matches the same stream on its own consumer and polls its feeds.
+    let intel = if cfg.intel.enabled {
+        let (store, data_dir, intel_cfg) = (store.clone(), cfg.data_dir.clone(), cfg.intel.clone());
+        // Every new sighting becomes a triage signal.
+        let sink = rampart_server::intel::triage_sink(Some(triage.clone()));
+        Some(
+            tokio::task::spawn_blocking(move || {
+                rampart_intel::IntelService::start(store, &data_dir, &intel_cfg, sink)
+            })
+            .await
+            .context("intel start task")?
+            .context("starting threat intel")?,
+        )
+    } else {
+        if store
+            .remove_consumer(rampart_intel::CONSUMER)
+            .context("removing the intel stream consumer")?
+        {
+            tracing::info!("threat intel is off: its stream position was removed");
         }
         None
     };
@@ -176,11 +216,16 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
                         });
                         ("detection".to_owned(), section)
                     })
+                    .chain(
+                        intel
+                            .iter()
+                            .map(|i| rampart_server::intel::status_section(i.clone())),
+                    )
                     .collect(),
             ),
             detection: detection.clone(),
-            // Alert triage (`rampart_triage::Triage`) is wired with the detection pipeline.
-            triage: None,
+            triage: Some(triage.clone()),
+            intel: intel.clone(),
         };
         let app = rampart_server::app(state, ingest_routes);
         let tls = if cfg.http.tls {
@@ -225,6 +270,11 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(t) = http_task {
         let _ = t.await;
+    }
+    if let Some(i) = intel {
+        tokio::task::spawn_blocking(move || i.stop())
+            .await
+            .context("intel stop task")?;
     }
     if let Some(d) = detection {
         tokio::task::spawn_blocking(move || d.stop())

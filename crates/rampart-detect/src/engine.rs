@@ -13,7 +13,7 @@ const NONE: u32 = u32::MAX;
 /// Needle bytes up to which the keyword automaton (run over every string of every event
 /// of a class) is a DFA; and the same for per-field automata, which are many more (one
 /// per field per class) and so get a smaller budget.
-const KEYWORD_DFA_BUDGET: usize = 64 * 1024;
+const KEYWORD_DFA_BUDGET: usize = 16 * 1024;
 const FIELD_DFA_BUDGET: usize = 0;
 
 /// How the engine picks the rules an event is matched against.

@@ -10,8 +10,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_fro
 
 use crate::error::DetectionsError;
 use crate::record::{
-    Cursor, Detection, DetectionCounts, DetectionData, DetectionPage, DetectionQuery, LevelCount,
-    RuleCount, RuleState, level_rank,
+    Cursor, Detection, DetectionCounts, DetectionData, DetectionKind, DetectionPage, DetectionQuery,
+    LevelCount, RuleCount, RuleState, level_rank,
 };
 
 /// Schema migrations; `user_version` is the number applied so far.
@@ -56,10 +56,104 @@ CREATE TABLE consumer_state (
     seq     INTEGER NOT NULL,
     updated INTEGER NOT NULL
 );
-"#];
+"#,
+    // 2: correlation and baseline detections (kind, group, window, value, score,
+    // contributing events; no single event for a bucket closed by the clock), ids never
+    // reused (triage's position is a detection id), engine state and triage's position.
+    r#"
+CREATE TABLE detections_v2 (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind           TEXT NOT NULL DEFAULT 'rule',
+    rule_id        TEXT NOT NULL,
+    rule_title     TEXT NOT NULL,
+    level          TEXT NOT NULL,
+    level_rank     INTEGER NOT NULL,
+    tags           TEXT NOT NULL,
+    event_id       TEXT,
+    event_time     INTEGER NOT NULL,
+    tenant         TEXT NOT NULL,
+    host           TEXT COLLATE NOCASE,
+    user_name      TEXT COLLATE NOCASE,
+    source_ip      TEXT,
+    destination_ip TEXT,
+    process_name   TEXT,
+    command_line   TEXT,
+    file_hash      TEXT,
+    fields         TEXT NOT NULL,
+    group_values   TEXT NOT NULL DEFAULT '[]',
+    window_start   INTEGER,
+    window_end     INTEGER,
+    value          REAL,
+    score          REAL,
+    event_ids      TEXT NOT NULL DEFAULT '[]',
+    seq            INTEGER NOT NULL,
+    created        INTEGER NOT NULL
+);
+INSERT INTO detections_v2 (id, rule_id, rule_title, level, level_rank, tags, event_id,
+    event_time, tenant, host, user_name, source_ip, destination_ip, process_name,
+    command_line, file_hash, fields, seq, created)
+SELECT id, rule_id, rule_title, level, level_rank, tags, event_id, event_time, tenant, host,
+    user_name, source_ip, destination_ip, process_name, command_line, file_hash, fields, seq,
+    created FROM detections;
+DROP TABLE detections;
+ALTER TABLE detections_v2 RENAME TO detections;
+CREATE UNIQUE INDEX detections_event_rule ON detections(event_id, rule_id) WHERE kind = 'rule';
+CREATE INDEX detections_time ON detections(event_time, id);
+CREATE INDEX detections_rule ON detections(rule_id, event_time);
+CREATE INDEX detections_tenant ON detections(tenant, event_time);
+CREATE INDEX detections_level ON detections(level_rank, event_time);
+CREATE INDEX detections_host ON detections(host, event_time);
+CREATE INDEX detections_user ON detections(user_name, event_time);
+CREATE INDEX detections_kind ON detections(kind, event_time);
+CREATE TABLE engine_state (
+    name    TEXT PRIMARY KEY,
+    data    BLOB NOT NULL,
+    seq     INTEGER NOT NULL,
+    updated INTEGER NOT NULL
+);
+CREATE TABLE triage_state (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    done_id        INTEGER NOT NULL,
+    pending_to     INTEGER,
+    pending_before TEXT,
+    updated        INTEGER NOT NULL
+);
+"#,
+];
 
-const COLUMNS: &str = "id, created, rule_id, rule_title, level, tags, event_id, event_time, tenant, \
-     host, user_name, source_ip, destination_ip, process_name, command_line, file_hash, fields";
+pub(crate) const COLUMNS: &str = "id, created, rule_id, rule_title, level, tags, event_id, event_time, \
+     tenant, host, user_name, source_ip, destination_ip, process_name, command_line, file_hash, \
+     fields, kind, group_values, window_start, window_end, value, score, event_ids";
+
+/// One batch for [`DetectionStore::write_batch`].
+pub(crate) struct BatchWrite<'a> {
+    /// Detections with the sequence number of the event that made each.
+    pub detections: &'a [(u64, DetectionData)],
+    pub consumer: &'a str,
+    /// The last sequence number of the batch; `None` for a write between batches (the
+    /// clock closing baseline buckets).
+    pub seq: Option<u64>,
+    /// Engine snapshots to store (name, bytes); the others stay as they are.
+    pub state: &'a [(&'a str, &'a [u8])],
+    pub triage: TriageWrite<'a>,
+}
+
+/// What a batch does to triage's position.
+pub(crate) enum TriageWrite<'a> {
+    /// No triage: its position follows the detections (a triage enabled later starts at
+    /// the newest detection instead of replaying history).
+    Follow,
+    /// Triage is on: the new detections join the pending range, whose signal counts per
+    /// rule before it was triaged are these.
+    Pending(&'a std::collections::BTreeMap<String, u64>),
+}
+
+/// What [`DetectionStore::write_batch`] wrote.
+pub(crate) struct BatchWritten {
+    pub inserted: usize,
+    /// The id of the last detection inserted.
+    pub last_id: Option<i64>,
+}
 
 /// Read connections kept for reuse; more concurrent readers open their own.
 const MAX_IDLE_READERS: usize = 4;
@@ -69,7 +163,7 @@ const MAX_IDLE_READERS: usize = 4;
 /// detection worker's transaction.
 pub struct DetectionStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    pub(crate) writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -107,28 +201,29 @@ fn migrate(conn: &mut Connection) -> Result<(), DetectionsError> {
     Ok(())
 }
 
-fn row_to_detection(row: &Row<'_>) -> rusqlite::Result<Detection> {
-    let json_err = |i: usize, e: serde_json::Error| {
+pub(crate) fn row_to_detection(row: &Row<'_>) -> rusqlite::Result<Detection> {
+    fn conversion(i: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    };
-    let tags: String = row.get(5)?;
-    let event_id: String = row.get(6)?;
-    let fields: String = row.get(16)?;
+    }
+    fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+        let text: String = row.get(i)?;
+        serde_json::from_str(&text).map_err(|e| conversion(i, e))
+    }
+    let event_id: Option<String> = row.get(6)?;
+    let kind: String = row.get(17)?;
     Ok(Detection {
         id: row.get(0)?,
         created: Timestamp::from_nanos(row.get(1)?),
         data: DetectionData {
+            kind: DetectionKind::parse(&kind).unwrap_or_default(),
             rule_id: row.get(2)?,
             rule_title: row.get(3)?,
             level: row.get(4)?,
-            tags: serde_json::from_str(&tags).map_err(|e| json_err(5, e))?,
-            event_id: event_id.parse::<EventId>().map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    6,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })?,
+            tags: json(row, 5)?,
+            event_id: event_id
+                .map(|e| e.parse::<EventId>())
+                .transpose()
+                .map_err(|e| conversion(6, e))?,
             event_time: Timestamp::from_nanos(row.get(7)?),
             tenant: row.get(8)?,
             host: row.get(9)?,
@@ -138,7 +233,13 @@ fn row_to_detection(row: &Row<'_>) -> rusqlite::Result<Detection> {
             process_name: row.get(13)?,
             command_line: row.get(14)?,
             file_hash: row.get(15)?,
-            fields: serde_json::from_str(&fields).map_err(|e| json_err(16, e))?,
+            fields: json(row, 16)?,
+            group: json(row, 18)?,
+            window_start: row.get::<_, Option<i64>>(19)?.map(Timestamp::from_nanos),
+            window_end: row.get::<_, Option<i64>>(20)?.map(Timestamp::from_nanos),
+            value: row.get(21)?,
+            score: row.get(22)?,
+            event_ids: json(row, 23)?,
         },
     })
 }
@@ -154,6 +255,7 @@ fn where_clause(q: &DetectionQuery) -> (String, Vec<SqlValue>) {
         }
     };
     eq(&mut sql, "tenant", &q.tenant);
+    eq(&mut sql, "kind", &q.kind.map(|k| k.as_str().to_owned()));
     eq(&mut sql, "rule_id", &q.rule_id);
     eq(&mut sql, "host", &q.host);
     eq(&mut sql, "user_name", &q.user);
@@ -236,40 +338,57 @@ impl DetectionStore {
     }
 
     /// Write `detections` and record that the stream consumer `consumer` has handled
-    /// every event up to `seq`, in one transaction. A detection already stored for the
-    /// same event and rule is skipped. Returns how many were new.
+    /// every event up to `seq`, in one transaction. A rule detection already stored for
+    /// the same event and rule is skipped. Returns how many were new.
     pub fn insert_batch(
         &self,
         detections: &[(u64, DetectionData)],
         consumer: &str,
         seq: u64,
     ) -> Result<usize, DetectionsError> {
+        self.write_batch(&BatchWrite {
+            detections,
+            consumer,
+            seq: Some(seq),
+            state: &[],
+            triage: TriageWrite::Follow,
+        })
+        .map(|w| w.inserted)
+    }
+
+    /// Write one batch in one transaction: its detections, the consumer position (when
+    /// `seq` is set), the engines' state and triage's position (see [`TriageWrite`]).
+    pub(crate) fn write_batch(&self, batch: &BatchWrite<'_>) -> Result<BatchWritten, DetectionsError> {
         let now = Timestamp::now().nanos();
         let mut conn = self.writer.lock();
         let tx = conn
             .transaction()
             .map_err(DetectionsError::sql("starting a detection batch"))?;
         let mut inserted = 0;
+        let mut last_id = None;
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO detections (rule_id, rule_title, level, level_rank, \
-                     tags, event_id, event_time, tenant, host, user_name, source_ip, \
-                     destination_ip, process_name, command_line, file_hash, fields, seq, created) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO detections (kind, rule_id, rule_title, level, \
+                     level_rank, tags, event_id, event_time, tenant, host, user_name, source_ip, \
+                     destination_ip, process_name, command_line, file_hash, fields, group_values, \
+                     window_start, window_end, value, score, event_ids, seq, created) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .map_err(DetectionsError::sql("preparing the detection insert"))?;
-            for (event_seq, d) in detections {
-                let tags = serde_json::Value::from(d.tags.clone()).to_string();
+            for (event_seq, d) in batch.detections {
+                let json = |v: serde_json::Result<String>| v.unwrap_or_else(|_| "[]".to_owned());
+                let tags = json(serde_json::to_string(&d.tags));
                 let fields = serde_json::Value::Object(d.fields.clone()).to_string();
-                inserted += stmt
+                let n = stmt
                     .execute(params![
+                        d.kind.as_str(),
                         d.rule_id,
                         d.rule_title,
                         d.level,
                         i64::from(level_rank(&d.level)),
                         tags,
-                        d.event_id.to_string(),
+                        d.event_id.map(|e| e.to_string()),
                         d.event_time.nanos(),
                         d.tenant,
                         d.host,
@@ -280,21 +399,38 @@ impl DetectionStore {
                         d.command_line,
                         d.file_hash,
                         fields,
+                        json(serde_json::to_string(&d.group)),
+                        d.window_start.map(Timestamp::nanos),
+                        d.window_end.map(Timestamp::nanos),
+                        d.value,
+                        d.score,
+                        json(serde_json::to_string(&d.event_ids)),
                         *event_seq as i64,
                         now,
                     ])
                     .map_err(DetectionsError::sql("inserting a detection"))?;
+                if n > 0 {
+                    inserted += n;
+                    last_id = Some(tx.last_insert_rowid());
+                }
             }
-            tx.execute(
-                "INSERT INTO consumer_state (name, seq, updated) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, updated = excluded.updated",
-                params![consumer, seq as i64, now],
-            )
-            .map_err(DetectionsError::sql("recording the consumer position"))?;
+            if let Some(seq) = batch.seq {
+                tx.execute(
+                    "INSERT INTO consumer_state (name, seq, updated) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, updated = excluded.updated",
+                    params![batch.consumer, seq as i64, now],
+                )
+                .map_err(DetectionsError::sql("recording the consumer position"))?;
+            }
+            let state_seq = batch.seq.map_or(-1, |s| s as i64);
+            for (name, data) in batch.state {
+                crate::state::put_engine_state(&tx, name, data, state_seq, now)?;
+            }
+            crate::state::write_triage(&tx, &batch.triage, last_id, now)?;
         }
         tx.commit()
             .map_err(DetectionsError::sql("committing a detection batch"))?;
-        Ok(inserted)
+        Ok(BatchWritten { inserted, last_id })
     }
 
     /// The last event sequence number recorded for `consumer` (0 when none).
@@ -497,11 +633,12 @@ mod tests {
 
     fn det(rule: &str, level: &str, host: &str, secs: i64, tenant: &str) -> DetectionData {
         DetectionData {
+            kind: DetectionKind::Rule,
             rule_id: rule.into(),
             rule_title: format!("Title of {rule}"),
             level: level.into(),
             tags: vec!["attack.execution".into()],
-            event_id: EventId::new(),
+            event_id: Some(EventId::new()),
             event_time: Timestamp::from_secs(secs),
             tenant: tenant.into(),
             host: Some(host.into()),
@@ -512,6 +649,12 @@ mod tests {
             command_line: Some(format!("run {rule}")),
             file_hash: None,
             fields: Map::new(),
+            group: Vec::new(),
+            window_start: None,
+            window_end: None,
+            value: None,
+            score: None,
+            event_ids: Vec::new(),
         }
     }
 

@@ -1,33 +1,48 @@
-//! Rampart's live detection and its records: detections kept in SQLite.
+//! Rampart's live detection and its records: detections kept in SQLite, handed to triage.
 //!
 //! This crate owns live detection — the worker that reads the event store's durable
 //! stream (`EventStore::consumer("detection")`), evaluates every accepted event against the
-//! enabled Sigma rules and stores each match as a [`Detection`] linked to its event and
-//! rule — plus the rule book (rules loaded from directories, reloaded without restart,
+//! enabled Sigma rules, feeds the matches to the correlation engine and the event to the
+//! behavioural baselines, and stores each match, firing and anomaly as a [`Detection`]
+//! (kind `rule`, `correlation` or `baseline`) linked to its event(s) and rule — plus the
+//! rule book (rules and baselines loaded from directories, reloaded without restart,
 //! enabled or disabled one by one) and the `<data_dir>/detections.db` SQLite file holding
-//! detections, rule state and the stream position. Detection runs off the ingest path:
+//! detections, rule state, the stream position, the correlation and baseline state
+//! (written with every batch, so a restart continues exactly) and triage's position.
+//! Each batch's detections are then given to `rampart_triage::Triage` as signals, exactly
+//! once across crashes (see the `feed` module). Detection runs off the ingest path:
 //! ingest never waits for it; when it falls behind, the lag is reported.
 //!
-//! It knows the store only through `rampart_store::EventStore`/`EventConsumer` and the
-//! Sigma language only through `rampart-detect`; it knows nothing of HTTP, tokens, sockets
-//! or parsing.
+//! It knows the store only through `rampart_store::EventStore`/`EventConsumer`, the Sigma
+//! language only through `rampart-detect` and alerts only through `rampart_triage::Triage`;
+//! it knows nothing of HTTP, tokens, sockets or parsing.
 
 mod db;
+mod derived;
 mod error;
+mod feed;
+mod metrics;
 mod record;
 mod rules;
 mod service;
+mod state;
 mod worker;
 
 pub use db::DetectionStore;
 pub use error::DetectionsError;
+pub use feed::signal_of;
 pub use record::{
-    Cursor, Detection, DetectionCounts, DetectionData, DetectionPage, DetectionQuery, LEVELS,
-    LevelCount, RuleCount, RuleState, level_rank, parse_min_level, rule_key,
+    Cursor, Detection, DetectionCounts, DetectionData, DetectionKind, DetectionPage,
+    DetectionQuery, GroupValue, LEVELS, LevelCount, RuleCount, RuleState, level_rank,
+    parse_min_level, rule_key,
 };
-pub use rules::{ActiveRules, ReloadReport, RuleBook, RuleDiagnostic, RuleInfo, RulesStatus};
+pub use rules::{
+    ActiveRules, FreshEngines, ReloadReport, RuleBook, RuleDiagnostic, RuleInfo, RulesStatus,
+};
 pub use service::{DetectionConfig, DetectionService, DetectionStatus};
-pub use worker::{CONSUMER, StopFlag, WorkerMetrics, WorkerOptions, WorkerStatus};
+pub use worker::{
+    CONSUMER, StopFlag, TriageStatus, Worker, WorkerMetrics, WorkerOptions, WorkerStatus,
+};
 
 #[cfg(test)]
 pub(crate) mod test_rules {

@@ -5,9 +5,52 @@ use rampart_model::{Event, EventId, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The fields of a detection that come from its rule and its event.
+/// What made a detection: one event matching a Sigma rule, a correlation rule firing over
+/// several events, or a behavioural baseline seeing an anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectionKind {
+    #[default]
+    Rule,
+    Correlation,
+    Baseline,
+}
+
+impl DetectionKind {
+    pub const ALL: [DetectionKind; 3] = [
+        DetectionKind::Rule,
+        DetectionKind::Correlation,
+        DetectionKind::Baseline,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectionKind::Rule => "rule",
+            DetectionKind::Correlation => "correlation",
+            DetectionKind::Baseline => "baseline",
+        }
+    }
+
+    /// The kind named `text` (case-insensitive).
+    pub fn parse(text: &str) -> Option<DetectionKind> {
+        DetectionKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+/// One `group-by` (correlation) or entity (baseline) field and its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupValue {
+    pub field: String,
+    pub value: String,
+}
+
+/// The fields of a detection that come from its rule and its event(s).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectionData {
+    #[serde(default)]
+    pub kind: DetectionKind,
     /// The rule's Sigma `id`, or its title when it has none (see [`rule_key`]).
     pub rule_id: String,
     pub rule_title: String,
@@ -15,8 +58,11 @@ pub struct DetectionData {
     pub level: String,
     /// The rule's tags, ATT&CK ones included (`attack.t1059.001`, `attack.execution`).
     pub tags: Vec<String>,
-    pub event_id: EventId,
-    /// The event's `@timestamp`.
+    /// The event that matched (rule), that made the correlation fire (correlation), or
+    /// that closed the bucket or had the new value (baseline); absent for a bucket closed
+    /// by the clock.
+    pub event_id: Option<EventId>,
+    /// The event's `@timestamp`; for a baseline anomaly, the start of the bucket judged.
     pub event_time: Timestamp,
     pub tenant: String,
     pub host: Option<String>,
@@ -27,8 +73,27 @@ pub struct DetectionData {
     pub command_line: Option<String>,
     /// SHA-256, else SHA-1, else MD5 of the file or process image, when the event has one.
     pub file_hash: Option<String>,
-    /// A compact copy of the event's key fields (dotted names; long texts shortened).
+    /// A compact copy of the event's key fields (dotted names; long texts shortened), and
+    /// for correlations and baselines their own figures (`correlation.type`,
+    /// `baseline.expected`, …).
     pub fields: Map<String, Value>,
+    /// Correlation: the `group-by` values; baseline: the entity's values.
+    #[serde(default)]
+    pub group: Vec<GroupValue>,
+    /// Correlation: the window (oldest entry, firing event); baseline: the bucket.
+    #[serde(default)]
+    pub window_start: Option<Timestamp>,
+    #[serde(default)]
+    pub window_end: Option<Timestamp>,
+    /// Correlation: the aggregated value the condition held for; baseline: the bucket's value.
+    #[serde(default)]
+    pub value: Option<f64>,
+    /// Baseline: how many spreads the value is from the entity's normal.
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// Correlation and baseline: the newest contributing events (bounded), oldest first.
+    #[serde(default)]
+    pub event_ids: Vec<EventId>,
 }
 
 /// A stored detection.
@@ -152,7 +217,29 @@ const FILE_HASH: &[&str] = &[
     "process.hash.md5",
 ];
 
-fn shorten(mut text: String) -> String {
+/// A compact copy of the key fields of `event` (dotted names; long texts shortened).
+pub(crate) fn key_fields(event: &Event) -> Map<String, Value> {
+    let mut fields = Map::new();
+    for path in KEY_FIELDS {
+        if let Some(v) = event.get(path) {
+            let v = compact(&v);
+            if !v.is_null() {
+                fields.insert((*path).to_owned(), v);
+            }
+        }
+    }
+    fields
+}
+
+/// The level as stored: the rule's, lower case, or `unknown`.
+pub(crate) fn level_of(rule: &RuleMeta) -> String {
+    rule.level
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+pub(crate) fn shorten(mut text: String) -> String {
     if text.len() > MAX_TEXT {
         let mut end = MAX_TEXT;
         while !text.is_char_boundary(end) {
@@ -185,25 +272,13 @@ fn compact(value: &Value) -> Value {
 impl DetectionData {
     /// The detection of `rule` on `event`.
     pub fn new(event: &Event, rule: &RuleMeta) -> DetectionData {
-        let mut fields = Map::new();
-        for path in KEY_FIELDS {
-            if let Some(v) = event.get(path) {
-                let v = compact(&v);
-                if !v.is_null() {
-                    fields.insert((*path).to_owned(), v);
-                }
-            }
-        }
         DetectionData {
+            kind: DetectionKind::Rule,
             rule_id: rule_key(rule).to_owned(),
             rule_title: rule.title.clone(),
-            level: rule
-                .level
-                .as_deref()
-                .map(str::to_ascii_lowercase)
-                .unwrap_or_else(|| "unknown".to_owned()),
+            level: level_of(rule),
             tags: rule.tags.clone(),
-            event_id: event.id,
+            event_id: Some(event.id),
             event_time: event.timestamp,
             tenant: event.tenant.clone(),
             host: first_text(event, HOST),
@@ -213,7 +288,13 @@ impl DetectionData {
             process_name: first_text(event, PROCESS_NAME),
             command_line: first_text(event, COMMAND_LINE),
             file_hash: first_text(event, FILE_HASH),
-            fields,
+            fields: key_fields(event),
+            group: Vec::new(),
+            window_start: None,
+            window_end: None,
+            value: None,
+            score: None,
+            event_ids: Vec::new(),
         }
     }
 }
@@ -248,6 +329,7 @@ impl std::str::FromStr for Cursor {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DetectionQuery {
     pub tenant: Option<String>,
+    pub kind: Option<DetectionKind>,
     pub rule_id: Option<String>,
     /// Only this level rank or above (see [`level_rank`]).
     pub min_level: Option<u8>,

@@ -8,21 +8,71 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
-use rampart_detect::{Diagnostic, Engine, LoadOptions, Mappings, RuleMeta, RuleSet};
+use rampart_detect::baseline::{BaselineEngine, BaselineOptions, BaselineSet};
+use rampart_detect::{
+    CorrelationEngine, CorrelationOptions, Diagnostic, Engine, LoadOptions, Mappings, RuleMeta,
+    RuleSet,
+};
 use rampart_model::Timestamp;
 use serde::Serialize;
 
 use crate::db::DetectionStore;
 use crate::error::DetectionsError;
-use crate::record::{RuleState, rule_key};
+use crate::record::{DetectionKind, RuleState, rule_key};
+
+/// The stateful engines of one load, built with it (off the worker's thread) and taken by
+/// the worker, which restores the previous engines' state into them.
+pub struct FreshEngines {
+    pub correlation: CorrelationEngine,
+    pub baseline: BaselineEngine,
+}
 
 /// One load of the configured rules, compiled.
 struct Loaded {
     engine: Engine,
-    /// [`rule_key`] of each rule, by engine index.
+    /// [`rule_key`] of each detection rule (by engine index), then of each correlation
+    /// rule, then of each baseline rule.
     keys: Vec<String>,
+    /// Number of detection rules and of correlation rules (the split points of `keys`).
+    n_rules: usize,
+    n_correlations: usize,
+    /// Every rule's metadata and kind, in `keys` order.
+    metas: Vec<(DetectionKind, RuleMeta)>,
     diagnostics: Vec<Diagnostic>,
     fingerprint: u64,
+    /// Built with the load; a second worker on the same load builds its own from these.
+    engines: Mutex<Option<FreshEngines>>,
+    sources: Option<EngineSources>,
+}
+
+/// What the stateful engines of a load are built from.
+struct EngineSources {
+    rules: RuleSet,
+    baselines: BaselineSet,
+    mappings: Mappings,
+    correlation: CorrelationOptions,
+    baseline: BaselineOptions,
+}
+
+impl EngineSources {
+    fn build(&self, engine: &Engine) -> (FreshEngines, Vec<Diagnostic>) {
+        let (correlation, mut diags) = CorrelationEngine::new(
+            &self.rules,
+            engine,
+            &self.mappings,
+            self.correlation.clone(),
+        );
+        let (baseline, more) =
+            BaselineEngine::new(&self.baselines, &self.mappings, self.baseline.clone());
+        diags.extend(more);
+        (
+            FreshEngines {
+                correlation,
+                baseline,
+            },
+            diags,
+        )
+    }
 }
 
 /// What the detection worker evaluates: an engine and which of its rules are enabled.
@@ -39,7 +89,44 @@ impl ActiveRules {
 
     /// Whether the rule at engine index `idx` is enabled.
     pub fn is_enabled(&self, idx: u32) -> bool {
-        self.enabled.get(idx as usize).copied().unwrap_or(false)
+        (idx as usize) < self.loaded.n_rules
+            && self.enabled.get(idx as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether correlation rule `idx` (a [`CorrelationFiring::correlation`]) is enabled.
+    ///
+    /// [`CorrelationFiring::correlation`]: rampart_detect::CorrelationFiring::correlation
+    pub fn correlation_enabled(&self, idx: usize) -> bool {
+        idx < self.loaded.n_correlations
+            && self
+                .enabled
+                .get(self.loaded.n_rules + idx)
+                .copied()
+                .unwrap_or(false)
+    }
+
+    /// Whether baseline rule `idx` (an [`Anomaly::rule_index`]) is enabled.
+    ///
+    /// [`Anomaly::rule_index`]: rampart_detect::baseline::Anomaly::rule_index
+    pub fn baseline_enabled(&self, idx: usize) -> bool {
+        self.enabled
+            .get(self.loaded.n_rules + self.loaded.n_correlations + idx)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Whether `other` is the same load (only rule states may differ).
+    pub fn same_load(&self, other: &ActiveRules) -> bool {
+        Arc::ptr_eq(&self.loaded, &other.loaded)
+    }
+
+    /// The correlation and baseline engines of this load, fresh (no state).
+    pub fn take_engines(&self) -> Option<FreshEngines> {
+        if let Some(e) = self.loaded.engines.lock().take() {
+            return Some(e);
+        }
+        let sources = self.loaded.sources.as_ref()?;
+        Some(sources.build(&self.loaded.engine).0)
     }
 }
 
@@ -48,6 +135,8 @@ impl ActiveRules {
 pub struct RuleInfo {
     /// Sigma `id`, or the title when the rule has none.
     pub id: String,
+    /// `rule` (Sigma detection), `correlation` or `baseline`.
+    pub kind: DetectionKind,
     pub title: String,
     pub level: Option<String>,
     pub status: Option<String>,
@@ -100,6 +189,9 @@ pub struct RulesStatus {
     /// The first load has finished (detection runs only after it).
     pub ready: bool,
     pub rules_loaded: usize,
+    /// Of `rules_loaded`: correlation and baseline rules.
+    pub correlation_rules: usize,
+    pub baseline_rules: usize,
     pub rules_failed: usize,
     pub rules_enabled: usize,
     pub rules_disabled: usize,
@@ -115,6 +207,10 @@ pub struct RuleBook {
     dirs: Vec<PathBuf>,
     /// Load Rampart's built-in default rules too.
     builtin: bool,
+    baseline_dirs: Vec<PathBuf>,
+    builtin_baselines: bool,
+    correlation_options: CorrelationOptions,
+    baseline_options: BaselineOptions,
     options: LoadOptions,
     mappings: Mappings,
     db: Arc<DetectionStore>,
@@ -169,8 +265,13 @@ fn empty_loaded(mappings: &Mappings) -> Loaded {
     Loaded {
         engine: Engine::new(&RuleSet::default(), mappings),
         keys: Vec::new(),
+        n_rules: 0,
+        n_correlations: 0,
+        metas: Vec::new(),
         diagnostics: Vec::new(),
         fingerprint: 0,
+        engines: Mutex::new(None),
+        sources: None,
     }
 }
 
@@ -192,6 +293,10 @@ impl RuleBook {
         Ok(RuleBook {
             dirs,
             builtin,
+            baseline_dirs: Vec::new(),
+            builtin_baselines: false,
+            correlation_options: CorrelationOptions::default(),
+            baseline_options: BaselineOptions::default(),
             options: LoadOptions::default(),
             mappings,
             db,
@@ -203,8 +308,37 @@ impl RuleBook {
         })
     }
 
+    /// Also load behavioural baseline rules from `dirs` (and the built-in ones when
+    /// `builtin`), and run correlations and baselines with these options.
+    pub fn with_engines(
+        mut self,
+        baseline_dirs: Vec<PathBuf>,
+        builtin_baselines: bool,
+        correlation: CorrelationOptions,
+        baseline: BaselineOptions,
+    ) -> RuleBook {
+        self.baseline_dirs = baseline_dirs;
+        self.builtin_baselines = builtin_baselines;
+        self.correlation_options = correlation;
+        self.baseline_options = baseline;
+        self
+    }
+
     pub fn dirs(&self) -> &[PathBuf] {
         &self.dirs
+    }
+
+    pub fn baseline_dirs(&self) -> &[PathBuf] {
+        &self.baseline_dirs
+    }
+
+    /// Every directory watched for changes.
+    fn watched(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .chain(&self.baseline_dirs)
+            .cloned()
+            .collect()
     }
 
     /// Whether the built-in default rules are loaded too.
@@ -231,6 +365,8 @@ impl RuleBook {
         let n_enabled = enabled.iter().filter(|e| **e).count();
         let mut status = self.status.lock();
         status.rules_loaded = loaded.keys.len();
+        status.correlation_rules = loaded.n_correlations;
+        status.baseline_rules = loaded.keys.len() - loaded.n_rules - loaded.n_correlations;
         status.rules_failed = loaded.diagnostics.len();
         status.rules_enabled = n_enabled;
         status.rules_disabled = loaded.keys.len() - n_enabled;
@@ -245,7 +381,7 @@ impl RuleBook {
     pub fn reload(&self, first: bool) -> Result<ReloadReport, DetectionsError> {
         let _reload = self.reload_lock.lock();
         let started = Instant::now();
-        let fingerprint = load_fingerprint(&self.dirs);
+        let fingerprint = load_fingerprint(&self.watched());
         let (mut rules, mut diagnostics) = if self.builtin {
             RuleSet::builtin()
         } else {
@@ -260,6 +396,20 @@ impl RuleBook {
             rules.extend(set);
             diagnostics.extend(diags);
         }
+        let (mut baselines, baseline_diags) = if self.builtin_baselines {
+            BaselineSet::builtin()
+        } else {
+            (BaselineSet::default(), Vec::new())
+        };
+        diagnostics.extend(baseline_diags);
+        for dir in &self.baseline_dirs {
+            if let Err(e) = std::fs::read_dir(dir) {
+                unreadable.push(format!("{}: {e}", dir.display()));
+            }
+            let (set, diags) = BaselineSet::load_dir(dir, &self.options);
+            baselines.extend(set);
+            diagnostics.extend(diags);
+        }
         if !unreadable.is_empty() && !first {
             let message = format!("cannot read {}", unreadable.join("; "));
             let mut status = self.status.lock();
@@ -269,7 +419,34 @@ impl RuleBook {
             return Err(DetectionsError::ReloadRefused(message));
         }
         let engine = Engine::new(&rules, &self.mappings);
-        let keys: Vec<String> = rules.rules().map(|m| rule_key(m).to_owned()).collect();
+        let mut metas: Vec<(DetectionKind, RuleMeta)> = rules
+            .rules()
+            .map(|m| (DetectionKind::Rule, m.clone()))
+            .collect();
+        let n_rules = metas.len();
+        metas.extend(
+            rules
+                .correlations()
+                .iter()
+                .map(|c| (DetectionKind::Correlation, c.meta.clone())),
+        );
+        let n_correlations = metas.len() - n_rules;
+        metas.extend(
+            baselines
+                .rules()
+                .iter()
+                .map(|b| (DetectionKind::Baseline, b.meta.clone())),
+        );
+        let keys: Vec<String> = metas.iter().map(|(_, m)| rule_key(m).to_owned()).collect();
+        let sources = EngineSources {
+            rules,
+            baselines,
+            mappings: self.mappings.clone(),
+            correlation: self.correlation_options.clone(),
+            baseline: self.baseline_options.clone(),
+        };
+        let (fresh, diags) = sources.build(&engine);
+        diagnostics.extend(diags);
         let report = ReloadReport {
             rules_loaded: keys.len(),
             rules_failed: diagnostics.len(),
@@ -278,8 +455,13 @@ impl RuleBook {
         self.swap_in(Arc::new(Loaded {
             engine,
             keys,
+            n_rules,
+            n_correlations,
+            metas,
             diagnostics,
             fingerprint,
+            engines: Mutex::new(Some(fresh)),
+            sources: Some(sources),
         }));
         let mut status = self.status.lock();
         status.ready = true;
@@ -304,7 +486,7 @@ impl RuleBook {
     /// Reload when a rule file was added, removed or changed since the last load.
     pub fn reload_if_changed(&self) -> Option<Result<ReloadReport, DetectionsError>> {
         let current = self.active.load().loaded.fingerprint;
-        if load_fingerprint(&self.dirs) == current {
+        if load_fingerprint(&self.watched()) == current {
             return None;
         }
         Some(self.reload(false))
@@ -348,30 +530,33 @@ impl RuleBook {
         Ok(state)
     }
 
-    /// Every loaded rule with its state (detection counts left at 0).
+    /// Every loaded rule with its state (detection counts left at 0): detection rules,
+    /// then correlation rules, then baseline rules.
     pub fn rules(&self) -> Vec<RuleInfo> {
         let active = self.active.load_full();
         let states = self.states.lock();
-        (0..active.loaded.keys.len())
-            .filter_map(|i| {
-                let meta: &RuleMeta = active.engine().rule(i as u32)?;
-                let key = &active.loaded.keys[i];
-                Some(RuleInfo {
-                    id: key.clone(),
-                    title: meta.title.clone(),
-                    level: meta.level.clone(),
-                    status: meta.status.clone(),
-                    tags: meta.tags.clone(),
-                    tactics: meta.tactics.clone(),
-                    techniques: meta.techniques.clone(),
-                    product: meta.logsource.product.clone(),
-                    category: meta.logsource.category.clone(),
-                    service: meta.logsource.service.clone(),
-                    path: meta.path.as_ref().map(|p| p.display().to_string()),
-                    enabled: active.is_enabled(i as u32),
-                    state: states.get(key).cloned(),
-                    detections: 0,
-                })
+        active
+            .loaded
+            .metas
+            .iter()
+            .zip(&active.loaded.keys)
+            .enumerate()
+            .map(|(i, ((kind, meta), key))| RuleInfo {
+                id: key.clone(),
+                kind: *kind,
+                title: meta.title.clone(),
+                level: meta.level.clone(),
+                status: meta.status.clone(),
+                tags: meta.tags.clone(),
+                tactics: meta.tactics.clone(),
+                techniques: meta.techniques.clone(),
+                product: meta.logsource.product.clone(),
+                category: meta.logsource.category.clone(),
+                service: meta.logsource.service.clone(),
+                path: meta.path.as_ref().map(|p| p.display().to_string()),
+                enabled: active.enabled.get(i).copied().unwrap_or(false),
+                state: states.get(key).cloned(),
+                detections: 0,
             })
             .collect()
     }
@@ -427,7 +612,11 @@ mod tests {
         let (builtin, _) = RuleSet::builtin();
         assert!(!builtin.is_empty(), "the detect crate embeds default rules");
         let report = book.reload(true).unwrap();
-        assert_eq!(report.rules_loaded, builtin.len() + 1);
+        assert_eq!(
+            report.rules_loaded,
+            builtin.len() + builtin.correlations().len() + 1
+        );
+        assert_eq!(book.status().correlation_rules, builtin.correlations().len());
         assert!(book.rules().iter().any(|r| r.title == "Whoami"));
     }
 

@@ -8,14 +8,17 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use rampart_detect::CorrelationOptions;
+use rampart_detect::baseline::BaselineOptions;
 use rampart_store::EventStore;
+use rampart_triage::Triage;
 use serde::{Deserialize, Serialize};
 
 use crate::db::DetectionStore;
 use crate::error::DetectionsError;
 use crate::record::{Detection, DetectionCounts, DetectionPage, DetectionQuery, RuleState};
 use crate::rules::{ReloadReport, RuleBook, RuleDiagnostic, RuleInfo, RulesStatus};
-use crate::worker::{self, StopFlag, WorkerMetrics, WorkerOptions, WorkerStatus};
+use crate::worker::{self, StopFlag, Worker, WorkerMetrics, WorkerOptions, WorkerStatus};
 
 /// The `[detection]` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +34,19 @@ pub struct DetectionConfig {
     pub reload_interval_secs: u64,
     /// Most events per detection batch (one SQLite transaction each).
     pub batch_size: usize,
+    /// Directories of behavioural baseline rules (`*.yml`, searched recursively).
+    pub baselines_dirs: Vec<PathBuf>,
+    /// Also run Rampart's built-in baselines (embedded in the binary).
+    pub builtin_baselines: bool,
+    /// After a correlation fires for a group, it does not fire again for that group for
+    /// this many seconds of event time (0: every event that meets the condition fires).
+    /// Triage folds the repeats of an ongoing attack into one alert either way.
+    pub correlation_suppress_secs: u64,
+    /// How often the clock closes baseline buckets while events are quiet.
+    pub baseline_tick_secs: u64,
+    /// The clock closes buckets that ended this many seconds ago (the expected delay
+    /// between an event's time and its arrival); older events are late for baselines.
+    pub baseline_delay_secs: u64,
 }
 
 impl Default for DetectionConfig {
@@ -41,6 +57,11 @@ impl Default for DetectionConfig {
             builtin_rules: true,
             reload_interval_secs: 5,
             batch_size: WorkerOptions::default().batch_size,
+            baselines_dirs: Vec::new(),
+            builtin_baselines: true,
+            correlation_suppress_secs: 60,
+            baseline_tick_secs: WorkerOptions::default().baseline_tick.as_secs(),
+            baseline_delay_secs: WorkerOptions::default().baseline_delay.as_secs(),
         }
     }
 }
@@ -50,6 +71,7 @@ impl Default for DetectionConfig {
 pub struct DetectionStatus {
     pub rules_dirs: Vec<String>,
     pub builtin_rules: bool,
+    pub baselines_dirs: Vec<String>,
     #[serde(flatten)]
     pub worker: WorkerStatus,
     #[serde(flatten)]
@@ -69,18 +91,29 @@ pub struct DetectionService {
 impl DetectionService {
     /// Open `<data_dir>/detections.db`, register the `detection` consumer on `store` and start
     /// the threads. The first rule load runs in the background; detection starts after it
-    /// (events accepted meanwhile wait in the store's stream, counted as lag).
+    /// (events accepted meanwhile wait in the store's stream, counted as lag). With
+    /// `triage`, every detection is also handed to it, once per batch.
     pub fn start(
         store: &dyn EventStore,
         data_dir: &Path,
         config: &DetectionConfig,
+        triage: Option<Arc<Triage>>,
     ) -> Result<Arc<DetectionService>, DetectionsError> {
         let db = Arc::new(DetectionStore::open(&data_dir.join("detections.db"))?);
-        let rules = Arc::new(RuleBook::new(
-            config.rules_dirs.clone(),
-            config.builtin_rules,
-            db.clone(),
-        )?);
+        let correlation = CorrelationOptions {
+            suppress_seconds: (config.correlation_suppress_secs > 0)
+                .then_some(config.correlation_suppress_secs),
+            ..CorrelationOptions::default()
+        };
+        let rules = Arc::new(
+            RuleBook::new(config.rules_dirs.clone(), config.builtin_rules, db.clone())?
+                .with_engines(
+                    config.baselines_dirs.clone(),
+                    config.builtin_baselines,
+                    correlation,
+                    BaselineOptions::default(),
+                ),
+        );
         let consumer = store.consumer(worker::CONSUMER)?;
         let metrics = Arc::new(WorkerMetrics::default());
         metrics
@@ -107,12 +140,24 @@ impl DetectionService {
         );
         let options = WorkerOptions {
             batch_size: config.batch_size.max(1),
+            baseline_tick: Duration::from_secs(config.baseline_tick_secs.max(1)),
+            baseline_delay: Duration::from_secs(config.baseline_delay_secs),
             ..WorkerOptions::default()
         };
         let (d, r, m, s) = (db.clone(), rules.clone(), metrics.clone(), stop.clone());
         let spawned = std::thread::Builder::new()
             .name("detection".into())
-            .spawn(move || worker::run(consumer, &d, &r, &m, &s, options));
+            .spawn(move || {
+                Worker {
+                    db: &d,
+                    rules: &r,
+                    metrics: &m,
+                    stop: &s,
+                    options,
+                    triage: triage.as_deref(),
+                }
+                .run(consumer)
+            });
         match spawned {
             Ok(h) => threads.push(h),
             Err(source) => {
@@ -206,6 +251,12 @@ impl DetectionService {
                 .map(|d| d.display().to_string())
                 .collect(),
             builtin_rules: self.rules.builtin(),
+            baselines_dirs: self
+                .rules
+                .baseline_dirs()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect(),
             worker: self.metrics.snapshot(),
             rules: self.rules.status(),
         }

@@ -1,125 +1,40 @@
-//! The live detection worker: reads the event store's durable stream, evaluates each event against the active rules, and stores detections crash-safely.
+//! The live detection worker: reads the event store's durable stream, evaluates each event against the active rules, correlations and baselines, stores detections crash-safely and hands them to triage.
 //!
-//! Per batch: poll the consumer, evaluate, write the detections *and* the batch's last
-//! sequence number in one SQLite transaction, then commit the consumer. A crash after the
-//! SQLite commit but before the consumer commit redelivers the batch on restart; events
-//! at or below the recorded sequence number are then skipped, so no detection is written
-//! twice and none is lost.
+//! Per batch: poll the consumer; per event, evaluate the Sigma rules, feed the matches to
+//! the correlation engine and the event to the baseline engine; write the detections, the
+//! batch's last sequence number and the engines' snapshots in one SQLite transaction; then
+//! commit the consumer, then triage (see `feed`). A crash after the SQLite commit but
+//! before the consumer commit redelivers the batch on restart; events at or below the
+//! recorded sequence number are then skipped, and the engines restart from the snapshot
+//! taken at exactly that number, so no detection is written twice, none is lost, and a
+//! correlation window spanning the restart counts every event once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
 use rampart_detect::Matches;
+use rampart_detect::baseline::BaselineEngine;
+use rampart_detect::CorrelationEngine;
+use rampart_model::{DEFAULT_TENANT, Event, Timestamp};
 use rampart_store::EventConsumer;
-use serde::Serialize;
+use rampart_triage::Triage;
 
-use crate::db::DetectionStore;
+pub use crate::metrics::{StopFlag, TriageStatus, WorkerMetrics, WorkerStatus};
+
+use crate::db::{BatchWrite, DetectionStore, TriageWrite};
+use crate::feed::TriageFeed;
 use crate::record::DetectionData;
-use crate::rules::RuleBook;
+use crate::rules::{ActiveRules, FreshEngines, RuleBook};
 
 /// The consumer name detection reads the event stream under.
 pub const CONSUMER: &str = "detection";
 
-/// A stop signal threads can sleep on.
-#[derive(Default)]
-pub struct StopFlag {
-    stopped: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl StopFlag {
-    pub fn stop(&self) {
-        *self.stopped.lock() = true;
-        self.cv.notify_all();
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        *self.stopped.lock()
-    }
-
-    /// Sleep up to `timeout`; true when stopped.
-    pub fn wait(&self, timeout: Duration) -> bool {
-        let mut stopped = self.stopped.lock();
-        if !*stopped {
-            self.cv.wait_for(&mut stopped, timeout);
-        }
-        *stopped
-    }
-}
-
-/// Counters of the worker, readable while it runs.
-#[derive(Default)]
-pub struct WorkerMetrics {
-    pub head_seq: AtomicU64,
-    pub committed_seq: AtomicU64,
-    pub events_evaluated: AtomicU64,
-    /// Events redelivered after a crash and skipped (already handled).
-    pub events_skipped: AtomicU64,
-    pub detections_written: AtomicU64,
-    pub detections_total: AtomicU64,
-    pub batches: AtomicU64,
-    /// Time spent evaluating rules, in nanoseconds.
-    pub eval_nanos: AtomicU64,
-    /// Time spent writing detections to SQLite, in nanoseconds.
-    pub write_nanos: AtomicU64,
-    pub errors: AtomicU64,
-    pub last_error: Mutex<Option<String>>,
-}
-
-/// A snapshot of [`WorkerMetrics`] for the status document.
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkerStatus {
-    /// Accepted events detection has not handled yet (`head_seq - committed_seq`).
-    pub lag_events: u64,
-    pub head_seq: u64,
-    pub committed_seq: u64,
-    pub events_evaluated: u64,
-    pub events_skipped: u64,
-    /// Detections written since the server started.
-    pub detections_written: u64,
-    /// Detections stored in all.
-    pub detections_total: u64,
-    pub batches: u64,
-    /// Evaluation speed: events evaluated per second of evaluation time.
-    pub eval_events_per_sec: f64,
-    pub write_ms: u64,
-    pub errors: u64,
-    pub last_error: Option<String>,
-}
-
-impl WorkerMetrics {
-    pub fn snapshot(&self) -> WorkerStatus {
-        let head = self.head_seq.load(Ordering::Relaxed);
-        let committed = self.committed_seq.load(Ordering::Relaxed);
-        let evaluated = self.events_evaluated.load(Ordering::Relaxed);
-        let eval_nanos = self.eval_nanos.load(Ordering::Relaxed);
-        WorkerStatus {
-            lag_events: head.saturating_sub(committed),
-            head_seq: head,
-            committed_seq: committed,
-            events_evaluated: evaluated,
-            events_skipped: self.events_skipped.load(Ordering::Relaxed),
-            detections_written: self.detections_written.load(Ordering::Relaxed),
-            detections_total: self.detections_total.load(Ordering::Relaxed),
-            batches: self.batches.load(Ordering::Relaxed),
-            eval_events_per_sec: if eval_nanos == 0 {
-                0.0
-            } else {
-                (evaluated as f64 / (eval_nanos as f64 / 1e9)).round()
-            },
-            write_ms: self.write_nanos.load(Ordering::Relaxed) / 1_000_000,
-            errors: self.errors.load(Ordering::Relaxed),
-            last_error: self.last_error.lock().clone(),
-        }
-    }
-
-    fn error(&self, what: &str, e: &dyn std::fmt::Display) {
-        tracing::error!(error = %e, "detection worker: {what}");
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        *self.last_error.lock() = Some(format!("{what}: {e}"));
-    }
-}
+/// Names of the engine snapshots in `detections.db`.
+const CORRELATION_STATE: &str = "correlation";
+const BASELINE_STATE: &str = "baseline";
 
 /// Settings of the worker loop.
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +43,10 @@ pub struct WorkerOptions {
     pub batch_size: usize,
     /// How long a poll waits for new events.
     pub poll_wait: Duration,
+    /// How often the clock closes baseline buckets when events are quiet.
+    pub baseline_tick: Duration,
+    /// The clock closes buckets that ended this long ago (the expected ingestion delay).
+    pub baseline_delay: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -135,125 +54,377 @@ impl Default for WorkerOptions {
         WorkerOptions {
             batch_size: 2048,
             poll_wait: Duration::from_millis(200),
+            baseline_tick: Duration::from_secs(60),
+            baseline_delay: Duration::from_secs(300),
         }
     }
 }
 
-/// Run detection until `stop`: waits for the first rule load, then handles batches.
-pub fn run(
-    mut consumer: Box<dyn EventConsumer>,
-    db: &DetectionStore,
-    rules: &RuleBook,
-    metrics: &WorkerMetrics,
-    stop: &StopFlag,
-    options: WorkerOptions,
-) {
-    while !rules.status().ready {
-        if stop.wait(Duration::from_millis(50)) {
-            return;
-        }
-    }
-    let mut recorded = match db.consumer_seq(CONSUMER) {
-        Ok(seq) => seq,
-        Err(e) => {
-            metrics.error("reading the recorded position", &e);
-            0
-        }
-    };
-    if recorded > consumer.head() {
-        // The event store was reset under a kept detection database: its sequence numbers
-        // start again, so the recorded position means nothing any more.
-        tracing::warn!(
-            recorded,
-            head = consumer.head(),
-            "detection position is past the event store's head; starting over"
-        );
-        if let Err(e) = db.reset_consumer(CONSUMER) {
-            metrics.error("resetting the recorded position", &e);
-        }
-        recorded = 0;
-    }
-    metrics
-        .committed_seq
-        .store(consumer.committed(), Ordering::Relaxed);
-    metrics.head_seq.store(consumer.head(), Ordering::Relaxed);
-    let mut matches = Matches::new();
-    let mut found: Vec<(u64, DetectionData)> = Vec::new();
-    while !stop.is_stopped() {
-        let batch = match consumer.poll(options.batch_size, options.poll_wait) {
-            Ok(b) => b,
-            Err(e) => {
-                metrics.error("reading the event stream", &e);
-                stop.wait(Duration::from_secs(1));
-                continue;
+/// The stateful engines and the hashes of their last stored snapshots.
+struct Engines {
+    correlation: CorrelationEngine,
+    baseline: BaselineEngine,
+    stored: HashMap<&'static str, u64>,
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+impl Engines {
+    /// The engines of `active`'s load, with the state of `previous` (a reload) or of the
+    /// snapshots in `stored` (a start) restored into them.
+    fn build(
+        active: &ActiveRules,
+        previous: Option<&Engines>,
+        stored: &HashMap<String, Vec<u8>>,
+        metrics: &WorkerMetrics,
+    ) -> Option<Engines> {
+        let FreshEngines {
+            mut correlation,
+            mut baseline,
+        } = active.take_engines()?;
+        let (corr_state, base_state) = match previous {
+            Some(p) => (
+                Some(p.correlation.snapshot()),
+                Some(p.baseline.snapshot()),
+            ),
+            None => (
+                stored.get(CORRELATION_STATE).cloned(),
+                stored.get(BASELINE_STATE).cloned(),
+            ),
+        };
+        if let Some(bytes) = corr_state {
+            match correlation.restore(&bytes) {
+                Ok(r) if !r.skipped.is_empty() => tracing::info!(
+                    groups = r.groups,
+                    skipped = ?r.skipped,
+                    "correlation state restored; changed or removed correlations start afresh"
+                ),
+                Ok(r) => tracing::debug!(groups = r.groups, "correlation state restored"),
+                Err(e) => metrics.error("restoring the correlation state", &e),
             }
-        };
-        metrics.head_seq.store(consumer.head(), Ordering::Relaxed);
-        let Some(last_seq) = batch.last().map(|e| e.seq) else {
-            continue;
-        };
-        // The rules as they are now: a rule disabled before this poll returned is off.
-        let active = rules.active();
+        }
+        if let Some(bytes) = base_state {
+            match baseline.restore(&bytes) {
+                Ok(r) if !r.skipped.is_empty() => tracing::info!(
+                    entities = r.entities,
+                    skipped = ?r.skipped,
+                    "baseline state restored; changed or removed baselines start afresh"
+                ),
+                Ok(r) => tracing::debug!(entities = r.entities, "baseline state restored"),
+                Err(e) => metrics.error("restoring the baseline state", &e),
+            }
+        }
+        let mut stored_hashes = HashMap::new();
+        if previous.is_none() {
+            for (name, key) in [
+                (CORRELATION_STATE, CORRELATION_STATE),
+                (BASELINE_STATE, BASELINE_STATE),
+            ] {
+                if let Some(b) = stored.get(key) {
+                    stored_hashes.insert(name, hash(b));
+                }
+            }
+        }
+        Some(Engines {
+            correlation,
+            baseline,
+            stored: stored_hashes,
+        })
+    }
+
+    /// The snapshots that differ from the stored ones (name, bytes).
+    fn changed_state(&self, metrics: &WorkerMetrics) -> Vec<(&'static str, Vec<u8>)> {
         let started = Instant::now();
-        found.clear();
-        let mut evaluated = 0u64;
-        for item in &batch {
-            if item.seq <= recorded {
-                metrics.events_skipped.fetch_add(1, Ordering::Relaxed);
-                continue;
+        let snaps = [
+            (CORRELATION_STATE, self.correlation.snapshot()),
+            (BASELINE_STATE, self.baseline.snapshot()),
+        ];
+        metrics
+            .state_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        metrics.state_bytes.store(
+            snaps.iter().map(|(_, b)| b.len() as u64).sum(),
+            Ordering::Relaxed,
+        );
+        snaps
+            .into_iter()
+            .filter(|(name, bytes)| self.stored.get(name) != Some(&hash(bytes)))
+            .collect()
+    }
+
+    fn stored(&mut self, state: &[(&'static str, Vec<u8>)]) {
+        for (name, bytes) in state {
+            self.stored.insert(name, hash(bytes));
+        }
+    }
+
+    fn publish(&self, metrics: &WorkerMetrics) {
+        *metrics.correlation.lock() = self.correlation.stats();
+        *metrics.baseline.lock() = self.baseline.stats();
+    }
+}
+
+/// What the worker needs besides the stream.
+pub struct Worker<'a> {
+    pub db: &'a DetectionStore,
+    pub rules: &'a RuleBook,
+    pub metrics: &'a WorkerMetrics,
+    pub stop: &'a StopFlag,
+    pub options: WorkerOptions,
+    pub triage: Option<&'a Triage>,
+}
+
+/// The tenant of anomalies found by the clock (no event in hand): the last event's.
+/// Baselines are not kept per tenant.
+struct LastTenant(String);
+
+impl Worker<'_> {
+    /// Run detection until `stop`: waits for the first rule load, then handles batches.
+    pub fn run(self, mut consumer: Box<dyn EventConsumer>) {
+        let Worker {
+            db,
+            rules,
+            metrics,
+            stop,
+            options,
+            triage,
+        } = self;
+        while !rules.status().ready {
+            if stop.wait(Duration::from_millis(50)) {
+                return;
             }
-            evaluated += 1;
-            active.engine().evaluate(&item.event, &mut matches);
-            for &idx in matches.rules() {
-                if !active.is_enabled(idx) {
+        }
+        let mut recorded = match db.consumer_seq(CONSUMER) {
+            Ok(seq) => seq,
+            Err(e) => {
+                metrics.error("reading the recorded position", &e);
+                0
+            }
+        };
+        if recorded > consumer.head() {
+            // The event store was reset under a kept detection database: its sequence
+            // numbers start again, so the recorded position and state mean nothing any more.
+            tracing::warn!(
+                recorded,
+                head = consumer.head(),
+                "detection position is past the event store's head; starting over"
+            );
+            if let Err(e) = db.reset_consumer(CONSUMER).and_then(|()| db.clear_engine_states()) {
+                metrics.error("resetting the recorded position", &e);
+            }
+            recorded = 0;
+        }
+        let stored = db.engine_states().unwrap_or_else(|e| {
+            metrics.error("reading the engine state", &e);
+            HashMap::new()
+        });
+        let mut active = rules.active();
+        let Some(mut engines) = Engines::build(&active, None, &stored, metrics) else {
+            metrics.error("starting", &"the rule load's engines were already taken");
+            return;
+        };
+        engines.publish(metrics);
+        drop(stored);
+        let mut feed = match triage.map(|t| TriageFeed::open(t, db, metrics)).transpose() {
+            Ok(f) => f,
+            Err(e) => {
+                metrics.error("reading the triage position", &e);
+                return;
+            }
+        };
+        // A range left pending by an earlier run is settled before anything joins it.
+        if let Some(f) = feed.as_mut() {
+            while !f.catch_up(stop) {
+                if stop.wait(Duration::from_secs(1)) {
+                    return;
+                }
+            }
+        }
+        metrics
+            .committed_seq
+            .store(consumer.committed(), Ordering::Relaxed);
+        metrics.head_seq.store(consumer.head(), Ordering::Relaxed);
+        let mut matches = Matches::new();
+        let mut found: Vec<(u64, DetectionData)> = Vec::new();
+        let mut last_tenant = LastTenant(DEFAULT_TENANT.to_owned());
+        let mut last_tick = Instant::now();
+        while !stop.is_stopped() {
+            let batch = match consumer.poll(options.batch_size, options.poll_wait) {
+                Ok(b) => b,
+                Err(e) => {
+                    metrics.error("reading the event stream", &e);
+                    stop.wait(Duration::from_secs(1));
                     continue;
                 }
-                if let Some(meta) = active.engine().rule(idx) {
-                    found.push((item.seq, DetectionData::new(&item.event, meta)));
+            };
+            metrics.head_seq.store(consumer.head(), Ordering::Relaxed);
+            // The rules as they are now: a rule disabled before this poll returned is off;
+            // a reload brings new engines that take over the old ones' state.
+            let now_active = rules.active();
+            if !now_active.same_load(&active) {
+                if let Some(e) = Engines::build(&now_active, Some(&engines), &HashMap::new(), metrics) {
+                    engines = e;
                 }
             }
-        }
-        metrics
-            .eval_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        metrics
-            .events_evaluated
-            .fetch_add(evaluated, Ordering::Relaxed);
-        if last_seq > recorded {
+            active = now_active;
             let started = Instant::now();
-            // Retry until written: the batch is not committed to the consumer before.
-            let inserted = loop {
-                match db.insert_batch(&found, CONSUMER, last_seq) {
-                    Ok(n) => break Some(n),
-                    Err(e) => {
-                        metrics.error("writing detections", &e);
-                        if stop.wait(Duration::from_secs(1)) {
-                            break None;
-                        }
+            found.clear();
+            let mut evaluated = 0u64;
+            for item in batch.iter().filter(|i| i.seq > recorded) {
+                evaluated += 1;
+                evaluate(
+                    &item.event,
+                    item.seq,
+                    &active,
+                    &mut engines,
+                    &mut matches,
+                    &mut found,
+                    metrics,
+                );
+                if last_tenant.0 != item.event.tenant {
+                    last_tenant.0.clone_from(&item.event.tenant);
+                }
+            }
+            metrics
+                .events_skipped
+                .fetch_add(batch.len() as u64 - evaluated, Ordering::Relaxed);
+            let caught_up = batch.len() < options.batch_size;
+            let tick = caught_up && last_tick.elapsed() >= options.baseline_tick;
+            if tick {
+                last_tick = Instant::now();
+                let now = Timestamp::now().nanos()
+                    - i64::try_from(options.baseline_delay.as_nanos()).unwrap_or(i64::MAX);
+                let seq = batch.last().map_or(recorded, |e| e.seq.max(recorded));
+                for a in engines.baseline.tick(now) {
+                    if active.baseline_enabled(a.rule_index) {
+                        found.push((seq, DetectionData::from_anomaly(&a, None, &last_tenant.0)));
+                        metrics.baseline_detections.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-            };
+                metrics.baseline_ticks.fetch_add(1, Ordering::Relaxed);
+            }
             metrics
-                .write_nanos
+                .eval_nanos
                 .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            let Some(inserted) = inserted else {
-                return;
-            };
-            recorded = last_seq;
             metrics
-                .detections_written
-                .fetch_add(inserted as u64, Ordering::Relaxed);
-            metrics
-                .detections_total
-                .fetch_add(inserted as u64, Ordering::Relaxed);
+                .events_evaluated
+                .fetch_add(evaluated, Ordering::Relaxed);
+            let last_seq = batch.last().map(|e| e.seq);
+            let new_seq = last_seq.filter(|s| *s > recorded);
+            if new_seq.is_some() || tick {
+                let state = engines.changed_state(metrics);
+                let before = feed.as_ref().map(|f| f.before_batch(&found));
+                let refs: Vec<(&str, &[u8])> =
+                    state.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+                let write = BatchWrite {
+                    detections: &found,
+                    consumer: CONSUMER,
+                    seq: new_seq,
+                    state: &refs,
+                    triage: match &before {
+                        Some(b) => TriageWrite::Pending(b),
+                        None => TriageWrite::Follow,
+                    },
+                };
+                let started = Instant::now();
+                // Retry until written: the batch is not committed to the consumer before.
+                let written = loop {
+                    match db.write_batch(&write) {
+                        Ok(w) => break Some(w),
+                        Err(e) => {
+                            metrics.error("writing detections", &e);
+                            if stop.wait(Duration::from_secs(1)) {
+                                break None;
+                            }
+                        }
+                    }
+                };
+                metrics
+                    .write_nanos
+                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                let Some(written) = written else {
+                    return;
+                };
+                engines.stored(&state);
+                if !state.is_empty() {
+                    metrics.state_writes.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(seq) = new_seq {
+                    recorded = seq;
+                }
+                let inserted = written.inserted as u64;
+                metrics
+                    .detections_written
+                    .fetch_add(inserted, Ordering::Relaxed);
+                metrics
+                    .detections_total
+                    .fetch_add(inserted, Ordering::Relaxed);
+                if let (Some(f), Some(b)) = (feed.as_mut(), before) {
+                    f.batch_written(written.last_id, b);
+                }
+                engines.publish(metrics);
+            }
+            if let Some(last_seq) = last_seq {
+                metrics.batches.fetch_add(1, Ordering::Relaxed);
+                match consumer.commit(last_seq) {
+                    Ok(()) => metrics
+                        .committed_seq
+                        .store(consumer.committed(), Ordering::Relaxed),
+                    // The next commit covers this batch too; SQLite already holds its position.
+                    Err(e) => metrics.error("committing the event stream position", &e),
+                }
+            }
+            if let Some(f) = feed.as_mut() {
+                f.catch_up(stop);
+            }
         }
-        metrics.batches.fetch_add(1, Ordering::Relaxed);
-        match consumer.commit(last_seq) {
-            Ok(()) => metrics
-                .committed_seq
-                .store(consumer.committed(), Ordering::Relaxed),
-            // The next commit covers this batch too; SQLite already holds its position.
-            Err(e) => metrics.error("committing the event stream position", &e),
+    }
+}
+
+/// Evaluate one event: rule detections (unless only correlations use the rule), then
+/// correlation firings, then baseline anomalies, each when its rule is enabled.
+fn evaluate(
+    event: &Event,
+    seq: u64,
+    active: &Arc<ActiveRules>,
+    engines: &mut Engines,
+    matches: &mut Matches,
+    found: &mut Vec<(u64, DetectionData)>,
+    metrics: &WorkerMetrics,
+) {
+    active.engine().evaluate(event, matches);
+    for &idx in matches.rules() {
+        if !active.is_enabled(idx) {
+            continue;
+        }
+        if !engines.correlation.emits_detection(idx) {
+            metrics.matches_not_emitted.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if let Some(meta) = active.engine().rule(idx) {
+            found.push((seq, DetectionData::new(event, meta)));
+        }
+    }
+    let ts = event.timestamp.nanos();
+    let reference = event.id.0.as_u128();
+    if !matches.is_empty() {
+        for f in engines.correlation.observe(event, ts, reference, matches) {
+            if f.emit && active.correlation_enabled(f.correlation) {
+                found.push((seq, DetectionData::from_firing(&f, event)));
+                metrics
+                    .correlation_detections
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    for a in engines.baseline.observe(event, ts, reference) {
+        if active.baseline_enabled(a.rule_index) {
+            found.push((seq, DetectionData::from_anomaly(&a, Some(event), &event.tenant)));
+            metrics.baseline_detections.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -263,9 +434,10 @@ pub fn run(
 mod tests {
     use super::*;
     use rampart_model::{Event, Origin, OriginKind, Raw};
+    use std::sync::Arc;
     use rampart_store::{ConsumedEvent, StoreError};
     use std::path::Path;
-    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
 
     /// An in-memory stream: events with sequence numbers, a shared committed position.
     struct FakeConsumer {
@@ -335,8 +507,17 @@ mod tests {
         let options = WorkerOptions {
             batch_size: 3,
             poll_wait: Duration::from_millis(1),
+            ..WorkerOptions::default()
         };
-        run(Box::new(consumer), db, book, &metrics, &stop, options);
+        Worker {
+            db,
+            rules: book,
+            metrics: &metrics,
+            stop: &stop,
+            options,
+            triage: None,
+        }
+        .run(Box::new(consumer));
         (
             committed.load(Ordering::SeqCst),
             metrics.events_skipped.load(Ordering::Relaxed),
@@ -365,7 +546,11 @@ mod tests {
             })
             .unwrap();
         assert_eq!(page.total, 2);
-        let ids: Vec<_> = page.detections.iter().map(|d| d.data.event_id).collect();
+        let ids: Vec<_> = page
+            .detections
+            .iter()
+            .filter_map(|d| d.data.event_id)
+            .collect();
         assert!(ids.contains(&events[0].event.id) && ids.contains(&events[2].event.id));
         assert_eq!(page.detections[0].data.host.as_deref(), Some("WIN-1"));
         // A crash after the SQLite commit but before the consumer commit: the store
@@ -389,5 +574,94 @@ mod tests {
         }];
         drain(&db, &book, &more, 5);
         assert_eq!(db.total().unwrap(), 3, "enabled again: detected");
+    }
+
+    /// Parsed sshd failures: `n` from `ip` for `user`, one a second from `start`.
+    fn failures(ip: &str, user: &str, start: u32, n: u32, first_seq: u64) -> Vec<ConsumedEvent> {
+        let parser = rampart_parse::Parser::new(rampart_parse::ParserConfig::default()).unwrap();
+        (0..n)
+            .map(|i| {
+                let line = format!(
+                    "Mar 10 08:{:02}:{:02} web1 sshd[2211]: Failed password for {user} from {ip} port {} ssh2",
+                    (start + i) / 60,
+                    (start + i) % 60,
+                    40000 + i
+                );
+                ConsumedEvent {
+                    seq: first_seq + u64::from(i),
+                    event: parser.parse(line.as_bytes(), Origin::new(OriginKind::SyslogTcp, "t")),
+                }
+            })
+            .collect()
+    }
+
+    const BRUTE_FORCE: &str = "bc53baa7-ff46-4c1d-9d5e-e3d5f15484ff";
+    const FAILED_LOGIN: &str = "07035ab3-df0d-5292-a778-2d943fceeb34";
+
+    fn builtin_book(db: Arc<DetectionStore>) -> RuleBook {
+        let book = RuleBook::new(Vec::new(), true, db).unwrap().with_engines(
+            Vec::new(),
+            false,
+            rampart_detect::CorrelationOptions {
+                suppress_seconds: Some(60),
+                ..Default::default()
+            },
+            rampart_detect::baseline::BaselineOptions::default(),
+        );
+        book.reload(true).unwrap();
+        book
+    }
+
+    fn count(db: &DetectionStore, rule: &str) -> u64 {
+        db.list(&crate::record::DetectionQuery {
+            rule_id: Some(rule.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap()
+        .total
+    }
+
+    #[test]
+    fn correlation_state_survives_a_restart_exactly() {
+        // 10 failures from one source (the threshold) and 9 from another, split in two
+        // runs of the worker with a fresh rule book each (a restart in between).
+        let mut events = failures("203.0.113.7", "root", 0, 5, 1);
+        events.extend(failures("198.51.100.9", "guest", 0, 9, 6));
+        events.extend(failures("203.0.113.7", "root", 5, 5, 15));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        {
+            let db = Arc::new(DetectionStore::open(&path).unwrap());
+            let book = builtin_book(db.clone());
+            drain(&db, &book, &events[..5], 0);
+            assert_eq!(count(&db, BRUTE_FORCE), 0);
+        }
+        let db = Arc::new(DetectionStore::open(&path).unwrap());
+        let book = builtin_book(db.clone());
+        // Redelivered from 3: events 4 and 5 are skipped, not counted twice.
+        let (committed, skipped) = drain(&db, &book, &events, 3);
+        assert_eq!((committed, skipped), (19, 2));
+        let page = db
+            .list(&crate::record::DetectionQuery {
+                rule_id: Some(BRUTE_FORCE.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(page.total, 1, "fires once, for the source at the threshold");
+        let d = &page.detections[0].data;
+        assert_eq!(d.kind, crate::record::DetectionKind::Correlation);
+        assert_eq!(d.source_ip.as_deref(), Some("203.0.113.7"));
+        assert_eq!(d.value, Some(10.0));
+        assert_eq!(d.event_ids.len(), 10);
+        assert_eq!(d.event_id, Some(events[18].event.id));
+        // The base rule is referenced without `generate`: no detection of its own.
+        assert_eq!(count(&db, FAILED_LOGIN), 0);
+        // Without the restart the result is the same.
+        let dir2 = tempfile::tempdir().unwrap();
+        let db2 = Arc::new(DetectionStore::open(&dir2.path().join("d.db")).unwrap());
+        drain(&db2, &builtin_book(db2.clone()), &events, 0);
+        assert_eq!(count(&db2, BRUTE_FORCE), 1);
     }
 }

@@ -44,6 +44,30 @@ pub struct FeedConfig {
     pub enabled: bool,
 }
 
+impl FeedConfig {
+    /// A copy fit to show: stored passwords masked.
+    pub fn masked(&self) -> FeedConfig {
+        let mut m = self.clone();
+        match &mut m.source {
+            FeedSource::File { .. } => {}
+            FeedSource::Url { auth, .. } | FeedSource::Taxii { auth, .. } => {
+                *auth = auth.as_ref().map(BasicAuth::masked);
+            }
+        }
+        m
+    }
+}
+
+impl FeedStatus {
+    /// A copy fit to show: stored passwords masked.
+    pub fn masked(&self) -> FeedStatus {
+        FeedStatus {
+            config: self.config.masked(),
+            ..self.clone()
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }

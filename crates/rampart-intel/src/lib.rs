@@ -7,7 +7,10 @@
 //! allow-list), the [`Matcher`] snapshot that checks every event's normalised fields
 //! with hash sets, prefix tables and a domain suffix walk, the [`retro_hunt`] that
 //! searches stored events for newly arrived indicators through the `EventStore` trait,
-//! and the [`FeedPoller`] that polls feeds on a schedule. It must not know about
+//! the [`FeedPoller`] that polls feeds on a schedule, and the [`IntelService`] that runs
+//! it all in a server: live matching on the store's durable `intel` stream consumer,
+//! crash-safe [`IntelSighting`]s, retro-hunts of new indicators and the `[intel]`
+//! configuration ([`IntelConfig`]). It must not know about
 //! listeners, parsing of raw records, HTTP serving, detection rules or how alerts are
 //! stored and shown: callers turn [`IntelHit`]s and [`RetroHit`]s into whatever they raise.
 
@@ -21,6 +24,9 @@ pub mod matcher;
 pub mod misp;
 pub mod poller;
 pub mod retro;
+pub mod service;
+pub mod settings;
+pub mod sightings;
 pub mod stix;
 pub mod store;
 pub mod taxii;
@@ -31,6 +37,13 @@ pub use indicator::{AllowEntry, DecayPolicy, Indicator, IndicatorKind, Reference
 pub use matcher::{AllowList, IntelHit, Matcher, MatcherStats, SharedMatcher};
 pub use poller::{FeedPoller, PollEvent};
 pub use retro::{RetroHit, RetroHuntOptions, RetroHuntReport, retro_hunt};
+pub use service::{
+    CONSUMER, FeedSummary, ImportOutcome, IntelService, IntelStatus, RetroSummary, SightingSink,
+};
+pub use settings::{FeedEntry, FeedKind, IntelConfig};
+pub use sightings::{
+    IntelSighting, SightingCounts, SightingFilter, SightingIndicator, SightingKind,
+};
 pub use store::{ImportReport, IndicatorFilter, IntelStore};
 pub use taxii::{BasicAuth, TaxiiClient};
 

@@ -8,10 +8,11 @@ use crate::matcher::{
     AllowList, DOMAIN_FIELDS, EMAIL_FIELDS, HASH_FIELDS, IP_FIELDS, IntelHit, Matcher,
     SYSMON_HASH_FIELDS, URL_FIELDS,
 };
-use rampart_model::{EventId, Timestamp};
+use rampart_model::{Event, EventId, Timestamp};
 use rampart_query::{Expr, Literal, Predicate, Search};
 use rampart_store::{EventStore, SearchRequest, SearchResult};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings of a retro-hunt.
@@ -54,6 +55,9 @@ pub struct RetroHit {
     pub tenant: String,
     pub timestamp: Timestamp,
     pub hit: IntelHit,
+    /// The event as the store returned it (shared by its hits), for callers that read
+    /// more of it (entities of an alert).
+    pub event: Arc<Event>,
 }
 
 /// What a retro-hunt did and found.
@@ -180,12 +184,14 @@ fn run_window(
             report.rejected += 1;
             continue;
         }
+        let ev = Arc::new(ev);
         for hit in hits.drain(..) {
             report.hits.push(RetroHit {
                 event_id: ev.id,
                 tenant: ev.tenant.clone(),
                 timestamp: ev.timestamp,
                 hit,
+                event: Arc::clone(&ev),
             });
         }
     }

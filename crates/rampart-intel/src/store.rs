@@ -316,6 +316,7 @@ impl IntelStore {
                 }
             }
             FeedSource::Url { url, format, auth } => {
+                let auth = auth.as_ref().map(BasicAuth::resolve).transpose()?;
                 let http = crate::http::HttpFiles {
                     agent: crate::http::http_agent(self.http_timeout),
                     base: url.clone(),
@@ -334,6 +335,7 @@ impl IntelStore {
                 collection,
                 auth,
             } => {
+                let auth = auth.as_ref().map(BasicAuth::resolve).transpose()?;
                 let client = TaxiiClient::new(auth.as_ref(), self.http_timeout);
                 let (root, id) = client.locate(url, collection)?;
                 let after = state.taxii_added_after.get(&id).cloned();
@@ -509,6 +511,23 @@ impl IntelStore {
             })
             .map(|n| n as u64)
             .map_err(sql("counting indicators"))
+    }
+
+    /// How many indicators are stored, by kind.
+    pub fn count_by_kind(&self) -> Result<std::collections::BTreeMap<String, u64>, IntelError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare("SELECT kind, COUNT(*) FROM indicators GROUP BY kind")
+            .map_err(sql("counting indicators by kind"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(sql("counting indicators by kind"))?;
+        let mut out = std::collections::BTreeMap::new();
+        for r in rows {
+            let (kind, n) = r.map_err(sql("counting indicators by kind"))?;
+            out.insert(kind, n.max(0) as u64);
+        }
+        Ok(out)
     }
 
     /// Delete indicators expired at `now` (explicit `valid_until`, else `last_seen` plus

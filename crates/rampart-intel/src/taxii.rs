@@ -12,14 +12,83 @@ pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
 /// Most pages read in one poll (a server that keeps answering `more` is cut off).
 pub const MAX_PAGES: usize = 10_000;
 
-/// HTTP basic credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// HTTP basic credentials: given as they are, or as the names of environment variables
+/// read when a feed is polled (so the secret is in neither a config file nor the store).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BasicAuth {
+    #[serde(default)]
     pub username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password: String,
+    /// Read the user name from this environment variable (wins over `username`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_env: Option<String>,
+    /// Read the password from this environment variable (wins over `password`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+}
+
+/// What replaces a password wherever credentials are shown.
+pub const MASK: &str = "********";
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("username", &self.username)
+            .field(
+                "password",
+                &if self.password.is_empty() { "" } else { MASK },
+            )
+            .field("username_env", &self.username_env)
+            .field("password_env", &self.password_env)
+            .finish()
+    }
 }
 
 impl BasicAuth {
+    /// Credentials given as they are.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        BasicAuth {
+            username: username.into(),
+            password: password.into(),
+            ..BasicAuth::default()
+        }
+    }
+
+    /// The credentials with the environment variables read now: an error names a
+    /// variable that is not set (never its value).
+    pub fn resolve(&self) -> Result<BasicAuth, IntelError> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|e| IntelError::Invalid {
+                what: "credential environment variable",
+                value: name.to_owned(),
+                reason: e.to_string(),
+            })
+        };
+        Ok(BasicAuth {
+            username: match &self.username_env {
+                Some(name) => var(name)?,
+                None => self.username.clone(),
+            },
+            password: match &self.password_env {
+                Some(name) => var(name)?,
+                None => self.password.clone(),
+            },
+            username_env: None,
+            password_env: None,
+        })
+    }
+
+    /// A copy fit to show: the password, when one is stored, replaced by [`MASK`]
+    /// (variable names are kept: they are not secret).
+    pub fn masked(&self) -> BasicAuth {
+        let mut m = self.clone();
+        if !m.password.is_empty() {
+            m.password = MASK.to_owned();
+        }
+        m
+    }
+
     pub(crate) fn header(&self) -> String {
         use base64::Engine;
         let raw = format!("{}:{}", self.username, self.password);

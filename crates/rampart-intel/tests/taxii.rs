@@ -8,90 +8,20 @@ use rampart_intel::{
     BasicAuth, DecayPolicy, FeedConfig, FeedSource, IndicatorKind, IntelStore, TaxiiClient,
 };
 use rampart_model::Timestamp;
-use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// Kills the server by its PID when the test ends, however it ends.
-struct ServerGuard(Child);
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn medallion_installed() -> bool {
-    Command::new("medallion")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn indicator(n: u32, pattern: &str) -> Value {
-    json!({
-        "type": "indicator", "spec_version": "2.1",
-        "id": format!("indicator--00000000-0000-4000-8000-00000000000{n}"),
-        "created": "2024-05-01T00:00:00.000Z", "modified": "2024-05-01T00:00:00.000Z",
-        "pattern": pattern, "pattern_type": "stix",
-        "valid_from": "2024-05-01T00:00:00Z", "confidence": 80
-    })
-}
-
-fn manifest(obj: &Value, added: &str) -> Value {
-    json!({
-        "id": obj["id"], "date_added": added,
-        "version": obj["modified"], "media_type": "application/stix+json;version=2.1"
-    })
-}
-
-const COLLECTION: &str = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
-
-fn server_data(port: u16, objects: &[(Value, &str)]) -> Value {
-    json!({
-        "/discovery": {
-            "title": "Rampart test TAXII server",
-            "description": "medallion for rampart-intel tests",
-            "contact": "soc@example.invalid",
-            "default": format!("http://127.0.0.1:{port}/api1/"),
-            "api_roots": [format!("http://127.0.0.1:{port}/api1/")]
-        },
-        "api1": {
-            "information": {
-                "title": "API root one", "description": "test root",
-                "versions": ["application/taxii+json;version=2.1"],
-                "max_content_length": 9765625
-            },
-            "status": [],
-            "collections": [{
-                "id": COLLECTION, "title": "Rampart test indicators",
-                "description": "indicators for the intel tests",
-                "can_read": true, "can_write": false,
-                "media_types": ["application/stix+json;version=2.1"],
-                "objects": objects.iter().map(|(o, _)| o.clone()).collect::<Vec<_>>(),
-                "manifest": objects.iter().map(|(o, a)| manifest(o, a)).collect::<Vec<_>>()
-            }]
-        }
-    })
-}
+#[path = "support/medallion.rs"]
+mod medallion;
+use medallion::{COLLECTION, indicator};
 
 #[test]
 fn taxii_collection_is_polled_with_pagination_and_incrementally() {
-    if !medallion_installed() {
-        if std::env::var("RAMPART_REQUIRE_TAXII").as_deref() == Ok("1") {
-            panic!("medallion is required (RAMPART_REQUIRE_TAXII=1) but not installed");
-        }
-        println!("SKIPPED: medallion not installed");
+    if medallion::skip() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = medallion::free_port();
     let malware = json!({
         "type": "malware", "spec_version": "2.1",
         "id": "malware--00000000-0000-4000-8000-0000000000aa",
@@ -125,34 +55,11 @@ fn taxii_collection_is_polled_with_pagination_and_incrementally() {
             "2024-05-01T00:00:05.000000Z",
         ),
     ];
-    let data_path = dir.path().join("data.json");
-    std::fs::write(&data_path, server_data(port, &objects).to_string()).unwrap();
-    let config_path = dir.path().join("config.json");
-    let config = json!({
-        "backend": {
-            "module": "medallion.backends.memory_backend",
-            "module_class": "MemoryBackend",
-            "filename": data_path.to_str().unwrap()
-        },
-        "users": {"analyst": "s3cret-pass"},
-        "taxii": {"max_page_size": 2}
-    });
-    std::fs::write(&config_path, config.to_string()).unwrap();
-    let child = Command::new("medallion")
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .arg(&config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = ServerGuard(child);
+    let _guard = medallion::start(dir.path(), port, &objects, "s3cret-pass");
 
     let base = format!("http://127.0.0.1:{port}");
     let discovery_url = format!("{base}/taxii2/");
-    let auth = BasicAuth {
-        username: "analyst".into(),
-        password: "s3cret-pass".into(),
-    };
+    let auth = BasicAuth::new("analyst", "s3cret-pass");
     let client = TaxiiClient::new(Some(&auth), Duration::from_secs(10));
     let deadline = Instant::now() + Duration::from_secs(30);
     let discovery = loop {
@@ -193,10 +100,7 @@ fn taxii_collection_is_polled_with_pagination_and_incrementally() {
 
     // Wrong credentials are a clear error.
     let wrong = TaxiiClient::new(
-        Some(&BasicAuth {
-            username: "analyst".into(),
-            password: "nope".into(),
-        }),
+        Some(&BasicAuth::new("analyst", "nope")),
         Duration::from_secs(10),
     );
     let err = wrong.collections(&root).unwrap_err().to_string();

@@ -621,6 +621,7 @@ mod tests {
             status_sections: Arc::new(Vec::new()),
             detection: None,
             triage: Some(Arc::new(triage)),
+            intel: None,
         };
         Fixture {
             app: crate::app(state, Router::new()),

@@ -49,6 +49,10 @@ pub enum Permission {
     AlertsTriage,
     /// Create and revoke suppressions.
     SuppressionsAdmin,
+    /// List threat-intel indicators, feeds, the allow-list, sightings and intel status.
+    IntelRead,
+    /// Import indicators, add, remove and poll feeds, change the intel allow-list.
+    IntelAdmin,
 }
 
 impl Role {
@@ -56,6 +60,12 @@ impl Role {
         use Permission::*;
         if matches!(permission, AlertsRead | AlertsTriage | SuppressionsAdmin) {
             return self.allows_triage(permission);
+        }
+        if permission == IntelRead {
+            return true;
+        }
+        if permission == IntelAdmin {
+            return matches!(self, Role::Admin | Role::SocEngineer | Role::SocManager);
         }
         match self {
             Role::Admin => true,
@@ -266,6 +276,14 @@ mod tests {
             (Role::SocManager, Permission::RulesAdmin, false),
             (Role::SocEngineer, Permission::RulesAdmin, true),
             (Role::Admin, Permission::RulesAdmin, true),
+            (Role::Viewer, Permission::IntelRead, true),
+            (Role::Analyst, Permission::IntelRead, true),
+            (Role::Viewer, Permission::IntelAdmin, false),
+            (Role::Analyst, Permission::IntelAdmin, false),
+            (Role::IncidentResponder, Permission::IntelAdmin, false),
+            (Role::SocManager, Permission::IntelAdmin, true),
+            (Role::SocEngineer, Permission::IntelAdmin, true),
+            (Role::Admin, Permission::IntelAdmin, true),
         ];
         for (role, perm, expected) in cases {
             assert_eq!(role.allows(perm), expected, "{role:?} {perm:?}");

@@ -42,6 +42,8 @@ pub struct DetectionParams {
     pub tenant: Option<String>,
     /// Rule id.
     pub rule: Option<String>,
+    /// `rule`, `correlation` or `baseline`.
+    pub kind: Option<String>,
     /// Minimum level: informational, low, medium, high, critical.
     pub level: Option<String>,
     pub host: Option<String>,
@@ -92,8 +94,17 @@ pub fn build_query(
         None => None,
         Some(c) => Some(c.parse().map_err(ApiError::BadRequest)?),
     };
+    let kind = match nonempty(&params.kind) {
+        None => None,
+        Some(k) => Some(rampart_detections::DetectionKind::parse(&k).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "unknown detection kind '{k}', expected rule, correlation or baseline"
+            ))
+        })?),
+    };
     Ok(DetectionQuery {
         tenant,
+        kind,
         rule_id: nonempty(&params.rule),
         min_level,
         host: nonempty(&params.host),
@@ -157,20 +168,35 @@ async fn get_one(
     let detection = blocking(move || svc.get(id, t.as_deref()))
         .await?
         .ok_or(ApiError::NotFound)?;
-    // The linked event, for roles that may read events.
-    let event = if principal.role.allows(Permission::EventsRead) {
+    // The linked event and, for correlations and baselines, the contributing events
+    // (bounded by the engines), for roles that may read events.
+    let (event, events) = if principal.role.allows(Permission::EventsRead) {
         let store = state.store.clone();
         let event_id = detection.data.event_id;
-        tokio::task::spawn_blocking(move || store.get(tenant.as_deref(), event_id))
-            .await
-            .map_err(|e| ApiError::Internal(format!("lookup task failed: {e}")))??
+        let contributing = detection.data.event_ids.clone();
+        tokio::task::spawn_blocking(move || {
+            let event = match event_id {
+                Some(id) => store.get(tenant.as_deref(), id)?,
+                None => None,
+            };
+            let mut events = Vec::new();
+            for id in contributing {
+                if let Some(e) = store.get(tenant.as_deref(), id)? {
+                    events.push(e.to_document());
+                }
+            }
+            Ok::<_, rampart_store::StoreError>((event, events))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("lookup task failed: {e}")))??
     } else {
-        None
+        (None, Vec::new())
     };
     Ok(Json(json!({
         "detection": detection,
         "event": event,
         "document": event.as_ref().map(|e| e.to_document()),
+        "events": events,
     })))
 }
 

@@ -50,7 +50,9 @@ impl From<rampart_detections::DetectionsError> for ApiError {
     fn from(e: rampart_detections::DetectionsError) -> Self {
         use rampart_detections::DetectionsError;
         match e {
-            DetectionsError::UnknownRule(id) => ApiError::NotFoundWhat(format!("unknown rule '{id}'")),
+            DetectionsError::UnknownRule(id) => {
+                ApiError::NotFoundWhat(format!("unknown rule '{id}'"))
+            }
             e @ DetectionsError::ReloadRefused(_) => ApiError::Conflict(e.to_string()),
             DetectionsError::Store(e) => e.into(),
             other => ApiError::Internal(other.to_string()),

@@ -14,6 +14,7 @@ pub mod auth;
 mod console;
 pub mod detections;
 pub mod error;
+pub mod intel;
 pub mod serve;
 
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub detection: Option<Arc<rampart_detections::DetectionService>>,
     /// Alert triage, when enabled: alerts, groups, suppressions, risk and rule noise.
     pub triage: Option<Arc<rampart_triage::Triage>>,
+    /// Threat intel, when enabled: indicators, feeds, allow-list and sightings.
+    pub intel: Option<Arc<rampart_intel::IntelService>>,
 }
 
 pub type StatusSection = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
@@ -53,6 +56,7 @@ pub fn app(state: AppState, ingest_routes: Router) -> Router {
     let api = api::routes()
         .merge(detections::routes())
         .merge(alerts::routes())
+        .merge(intel::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state.clone());
     Router::new()

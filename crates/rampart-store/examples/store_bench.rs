@@ -212,7 +212,10 @@ fn main() {
         }
         return;
     }
-    if let Some(ms) = std::env::var("EXP_COMMIT_MS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(ms) = std::env::var("EXP_COMMIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         config.commit_interval = std::time::Duration::from_millis(ms);
     }
     let store = EmbeddedStore::open(&dir, config).unwrap();

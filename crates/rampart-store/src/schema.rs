@@ -68,7 +68,7 @@ pub(crate) fn build_schema() -> Schema {
         TextFieldIndexing::default()
             .set_tokenizer(WORDS)
             .set_fieldnorms(false)
-            .set_index_option(if std::env::var_os("EXP_NOPOS").is_some() { IndexRecordOption::Basic } else { IndexRecordOption::WithFreqsAndPositions }),
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     b.add_text_field(F_TEXT, text);
     let json = JsonObjectOptions::default()
@@ -171,20 +171,6 @@ pub(crate) fn to_document(fields: &Fields, event: &mut Event, src: &[u8]) -> Tan
     }
     doc.add_text(fields.text, raw.as_ref());
     let mut map = std::mem::take(&mut event.fields);
-    if std::env::var_os("EXP_NOMSG").is_some() {
-        map.remove("message");
-    }
-    if std::env::var_os("EXP_NONUM").is_some() {
-        fn strip(m: &mut serde_json::Map<String, Value>) {
-            m.retain(|_, v| !v.is_number());
-            for v in m.values_mut() {
-                if let Value::Object(o) = v {
-                    strip(o);
-                }
-            }
-        }
-        strip(&mut map);
-    }
     if let Some(err) = &event.parse_error {
         rampart_model::insert_path(&mut map, "event.parse_error", Value::String(err.clone()));
     }

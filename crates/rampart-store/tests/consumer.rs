@@ -140,14 +140,20 @@ fn a_removed_consumer_no_longer_keeps_the_wal() {
         append_labels(&store, b * 10, 10);
     }
     store.refresh().unwrap();
-    assert!(wal_segments(dir.path()) > 2, "the idle consumer keeps segments");
+    assert!(
+        wal_segments(dir.path()) > 2,
+        "the idle consumer keeps segments"
+    );
     assert!(store.remove_consumer("gone").unwrap());
     assert!(!store.remove_consumer("gone").unwrap());
     assert!(wal_segments(dir.path()) <= 2, "removal lets the WAL go");
     assert!(!store.stats().consumers.contains_key("gone"));
     store.close().unwrap();
     let store = EmbeddedStore::open(dir.path(), small_segments()).unwrap();
-    assert!(!store.stats().consumers.contains_key("gone"), "removal is durable");
+    assert!(
+        !store.stats().consumers.contains_key("gone"),
+        "removal is durable"
+    );
 }
 
 #[test]

@@ -1,0 +1,417 @@
+//! Alerts end to end in `rampart serve`: sshd lines over syslog TCP become correlation
+//! detections and alerts; repeats fold, suppressions mute, analysts close, risk adds up,
+//! related alerts group, and a kill -9 in the middle of a brute force loses nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Server, unique};
+use serde_json::{Value, json};
+
+/// The built-in "SSH Brute Force From One Source" correlation (≥ 10 failures in 5 min).
+const BRUTE_FORCE: &str = "bc53baa7-ff46-4c1d-9d5e-e3d5f15484ff";
+/// Its base rule, referenced without `generate`.
+const FAILED_LOGIN: &str = "07035ab3-df0d-5292-a778-2d943fceeb34";
+
+/// Built-in rules and correlations; no baselines (their clock would add anomalies).
+const BUILTIN: &str = "[detection]\nbuiltin_baselines = false\n";
+
+fn get(server: &Server, token: &str, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+    let mut req = Server::agent()
+        .get(server.url(path))
+        .header("Authorization", format!("Bearer {token}"));
+    for (k, v) in query {
+        req = req.query(*k, *v);
+    }
+    let mut resp = req.call().unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+fn post(server: &Server, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let mut resp = Server::agent()
+        .post(server.url(path))
+        .header("Authorization", format!("Bearer {token}"))
+        .send_json(body)
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+/// Run the CLI against `server` with `token`: (success, stdout, stderr).
+fn cli(server: &Server, token: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(common::bin())
+        .args(args)
+        .arg("-c")
+        .arg(&server.config)
+        .args(["--server", &server.url(""), "--token", token])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn create_token(config: &Path, name: &str, role: &str) -> String {
+    let out = Command::new(common::bin())
+        .args(["token", "create", "--name", name, "--role", role, "-c"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// sshd `Failed password` lines from `ip` for `user`, one a second from `08:MM:SS` = `start`
+/// seconds after 08:00:00 on Mar 10.
+fn failures(ip: &str, user: &str, start: u32, n: u32) -> Vec<String> {
+    (start..start + n)
+        .map(|t| {
+            format!(
+                "<38>Mar 10 08:{:02}:{:02} web1 sshd[2211]: Failed password for {user} from {ip} port {} ssh2",
+                t / 60,
+                t % 60,
+                40000 + t
+            )
+        })
+        .collect()
+}
+
+fn send_syslog(server: &Server, lines: &[String]) {
+    let mut tcp = std::net::TcpStream::connect(server.tcp).unwrap();
+    for l in lines {
+        tcp.write_all(format!("{l}\n").as_bytes()).unwrap();
+    }
+    tcp.flush().unwrap();
+}
+
+/// The status document's `detection` section once the worker has handled every event
+/// accepted so far, evaluated at least `evaluated` of them and triaged what it stored.
+fn wait_caught_up(server: &Server, token: &str, evaluated: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, doc) = get(server, token, "/api/v1/status", &[]);
+        assert_eq!(status, 200, "{doc}");
+        let d = doc["detection"].clone();
+        if d["lag_events"].as_u64() == Some(0)
+            && d["events_evaluated"].as_u64().unwrap_or(0) >= evaluated
+            && d["triage"]["pending"].as_u64() == Some(0)
+        {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "detection did not catch up: {d}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Alerts matching `query`.
+fn alerts(server: &Server, token: &str, query: &[(&str, &str)]) -> Value {
+    let (status, page) = get(server, token, "/api/v1/alerts", query);
+    assert_eq!(status, 200, "{page}");
+    page
+}
+
+fn detections(server: &Server, token: &str, query: &[(&str, &str)]) -> Value {
+    let (status, page) = get(server, token, "/api/v1/detections", query);
+    assert_eq!(status, 200, "{page}");
+    page
+}
+
+/// An sshd brute force becomes one correlation detection and one alert; later failures
+/// fold into it; a suppression for the source mutes the next firing (counted); an analyst
+/// acknowledges and closes it from the CLI and the rule's noise shows the disposition.
+#[test]
+fn brute_force_alert_dedup_suppression_and_analyst_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::write_config(dir.path(), BUILTIN);
+    let analyst = create_token(&cfg, "ann", "analyst");
+    let viewer = create_token(&cfg, "vic", "viewer");
+    let server = Server::start_with(dir.path(), cfg);
+    let admin = server.admin_token.clone();
+    let ip = "203.0.113.77";
+
+    // Ten failures in ten seconds: the correlation fires once, on the tenth.
+    let mut sent = failures(ip, "root", 0, 10);
+    send_syslog(&server, &sent);
+    wait_caught_up(&server, &admin, sent.len() as u64);
+    let page = detections(&server, &admin, &[("rule", BRUTE_FORCE)]);
+    assert_eq!(page["total"], 1, "{page}");
+    let d = &page["detections"][0];
+    assert_eq!(d["kind"], "correlation", "{d}");
+    assert_eq!(d["source_ip"], ip, "{d}");
+    assert_eq!(d["value"], 10.0, "{d}");
+    assert_eq!(
+        d["group"],
+        json!([{"field": "source.ip", "value": ip}]),
+        "{d}"
+    );
+    assert_eq!(d["event_ids"].as_array().unwrap().len(), 10, "{d}");
+    assert_eq!(
+        detections(&server, &admin, &[("rule", FAILED_LOGIN)])["total"],
+        0,
+        "the base rule is only an input of the correlations"
+    );
+    let page = alerts(&server, &admin, &[("rule", BRUTE_FORCE)]);
+    assert_eq!(page["total"], 1, "{page}");
+    let alert = page["alerts"][0].clone();
+    let id = alert["id"].as_i64().unwrap();
+    assert_eq!(alert["source"], "correlation", "{alert}");
+    assert_eq!(alert["count"], 1, "{alert}");
+    assert_eq!(alert["entities"]["source_ip"], ip, "{alert}");
+
+    // 80 s later (past the 60 s correlation suppression, inside the 5 min window): the
+    // correlation fires again and the repeat folds into the same alert.
+    let more = failures(ip, "root", 90, 3);
+    send_syslog(&server, &more);
+    sent.extend(more);
+    wait_caught_up(&server, &admin, sent.len() as u64);
+    assert_eq!(
+        detections(&server, &admin, &[("rule", BRUTE_FORCE)])["total"],
+        2
+    );
+    let page = alerts(&server, &admin, &[("rule", BRUTE_FORCE)]);
+    assert_eq!(page["total"], 1, "deduplicated: {page}");
+    assert_eq!(page["alerts"][0]["id"], id);
+    assert_eq!(page["alerts"][0]["count"], 2, "{page}");
+
+    // A suppression for that source: the next firing raises nothing and is counted.
+    let (ok, out, err) = cli(
+        &server,
+        &admin,
+        &[
+            "suppress",
+            "add",
+            "--rule",
+            BRUTE_FORCE,
+            "--equals",
+            &format!("source_ip={ip}"),
+            "--reason",
+            "authorised pen test",
+            "--expires",
+            "1d",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    let more = failures(ip, "root", 160, 1);
+    send_syslog(&server, &more);
+    sent.extend(more);
+    let status = wait_caught_up(&server, &admin, sent.len() as u64);
+    assert_eq!(
+        detections(&server, &admin, &[("rule", BRUTE_FORCE)])["total"],
+        3,
+        "the detection is kept; only its alert is muted"
+    );
+    assert!(
+        status["triage"]["suppressed"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
+    let page = alerts(&server, &admin, &[("rule", BRUTE_FORCE)]);
+    assert_eq!(
+        (page["total"].clone(), page["alerts"][0]["count"].clone()),
+        (json!(1), json!(2))
+    );
+    let (_, sup) = get(&server, &admin, "/api/v1/suppressions", &[]);
+    assert_eq!(sup["suppressions"][0]["hits"], 1, "{sup}");
+
+    // A viewer may read but not triage; the analyst acknowledges and closes it.
+    let (code, _) = post(
+        &server,
+        &viewer,
+        &format!("/api/v1/alerts/{id}/ack"),
+        json!({}),
+    );
+    assert_eq!(code, 403);
+    let (ok, out, err) = cli(&server, &analyst, &["alerts", "ack", &id.to_string()]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = cli(
+        &server,
+        &analyst,
+        &[
+            "alerts",
+            "close",
+            &id.to_string(),
+            "-d",
+            "tp",
+            "--note",
+            "blocked at the edge",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    let (_, detail) = get(&server, &admin, &format!("/api/v1/alerts/{id}"), &[]);
+    assert_eq!(detail["alert"]["status"], "closed", "{detail}");
+    assert_eq!(detail["alert"]["disposition"], "true_positive", "{detail}");
+    let actors: Vec<&str> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["actor"].as_str())
+        .collect();
+    assert!(actors.contains(&"ann"), "{detail}");
+    let (ok, out, err) = cli(&server, &admin, &["alerts", "noise", "-o", "json"]);
+    assert!(ok, "{out}{err}");
+    let noise: Value = serde_json::from_str(&out).unwrap();
+    let rows = noise
+        .as_array()
+        .or_else(|| noise["rules"].as_array())
+        .unwrap_or_else(|| panic!("{noise}"));
+    let row = rows.iter().find(|r| r["rule_id"] == BRUTE_FORCE).unwrap();
+    assert_eq!(
+        (
+            row["raised"].clone(),
+            row["deduplicated"].clone(),
+            row["suppressed"].clone(),
+            row["true_positive"].clone()
+        ),
+        (json!(1), json!(1), json!(1), json!(1)),
+        "{row}"
+    );
+}
+
+fn high_rule(dir: &Path, n: u32, command: &str, tactic: &str) {
+    let text = format!(
+        "title: Risky Command {n}\nid: 7a0b0c0d-0000-4000-8000-00000000000{n}\nlevel: high\n\
+         tags: [attack.{tactic}]\n\
+         logsource: {{product: windows, category: process_creation}}\n\
+         detection: {{sel: {{CommandLine|contains: '{command}'}}, condition: sel}}\n"
+    );
+    std::fs::write(dir.join(format!("risky{n}.yml")), text).unwrap();
+}
+
+fn sysmon(host: &str, cmd: &str) -> Value {
+    json!({"Event": {
+        "System": {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1,
+                   "Computer": host, "Provider": {"Name": "Microsoft-Windows-Sysmon"}},
+        "EventData": {"CommandLine": cmd, "Image": "C:\\Windows\\System32\\cmd.exe"}},
+        "host": {"name": host}})
+}
+
+fn send_ndjson(server: &Server, lines: &[Value]) {
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let resp = Server::agent()
+        .post(server.url("/api/v1/ingest/ndjson"))
+        .header("Authorization", format!("Bearer {}", server.ingest_token))
+        .send(body.as_bytes())
+        .unwrap();
+    assert_eq!(resp.status(), 200, "ndjson ingest");
+}
+
+/// Three different high rules on one host add 3 × 40 risk to it: one risk alert, and the
+/// host's alerts form one group.
+#[test]
+fn several_high_rules_on_one_host_raise_one_risk_alert_in_one_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    high_rule(&rules, 1, "vssadmin delete", "impact");
+    high_rule(&rules, 2, "procdump", "credential-access");
+    high_rule(&rules, 3, "net group", "discovery");
+    let server = Server::start(
+        dir.path(),
+        &format!(
+            "[detection]\nrules_dirs = [\"{}\"]\nbuiltin_rules = false\nbuiltin_baselines = false\n",
+            rules.display()
+        ),
+    );
+    let admin = server.admin_token.clone();
+    let host = unique("ws-risk-");
+    send_ndjson(
+        &server,
+        &[
+            sysmon(&host, "vssadmin delete shadows /all"),
+            sysmon(&host, "procdump -ma lsass.exe"),
+            sysmon(&host, "net group \"domain admins\" /domain"),
+            sysmon("other-host", "procdump -ma lsass.exe"),
+        ],
+    );
+    let status = wait_caught_up(&server, &admin, 4);
+    assert_eq!(status["triage"]["risk_alerts"], 1, "{status}");
+    let page = alerts(&server, &admin, &[("source", "risk")]);
+    assert_eq!(page["total"], 1, "{page}");
+    let risk = &page["alerts"][0];
+    assert_eq!(risk["entities"]["host"], host.to_lowercase(), "{risk}");
+    assert_eq!(risk["level"], "high", "{risk}");
+    let (ok, out, err) = cli(&server, &admin, &["risk", "--kind", "host", "-o", "json"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&host.to_lowercase()) && out.contains("120"),
+        "{out}"
+    );
+
+    // The three detections on the host are one incident candidate; the other host's is not in it.
+    let (code, groups) = get(&server, &admin, "/api/v1/alert-groups", &[]);
+    assert_eq!(code, 200, "{groups}");
+    let groups = groups["groups"].as_array().unwrap().clone();
+    let ours: Vec<&Value> = groups
+        .iter()
+        .filter(|g| g.to_string().contains(&host.to_lowercase()))
+        .collect();
+    assert_eq!(ours.len(), 1, "{groups:?}");
+    let gid = ours[0]["id"].as_i64().unwrap();
+    let (_, group) = get(&server, &admin, &format!("/api/v1/alert-groups/{gid}"), &[]);
+    let members = group["alerts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{group}"));
+    let detection_members = members
+        .iter()
+        .filter(|a| a["source"] == "detection")
+        .count();
+    assert_eq!(detection_members, 3, "{group}");
+    assert!(!group.to_string().contains("other-host"), "{group}");
+}
+
+fn restart(dir: &Path, config: PathBuf) -> Server {
+    Server::start_with(dir, config)
+}
+
+/// Half of a brute force, kill -9, the other half: the correlation fires exactly once
+/// for that source (its window survived the crash) and not for a source below the
+/// threshold; triage holds one alert for it.
+#[test]
+fn correlation_window_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), BUILTIN);
+    let admin = server.admin_token.clone();
+    let (attacker, prober) = ("198.51.100.23", "192.0.2.99");
+    let mut first = failures(attacker, "root", 0, 5);
+    first.extend(failures(prober, "guest", 0, 9));
+    send_syslog(&server, &first);
+    let status = wait_caught_up(&server, &admin, first.len() as u64);
+    assert!(
+        status["correlation"]["groups"].as_u64().unwrap() >= 2,
+        "{status}"
+    );
+    assert_eq!(
+        detections(&server, &admin, &[("rule", BRUTE_FORCE)])["total"],
+        0
+    );
+    server.kill9();
+    let config = server.config.clone();
+    drop(server);
+
+    let server = restart(dir.path(), config);
+    send_syslog(&server, &failures(attacker, "root", 5, 5));
+    let status = wait_caught_up(&server, &admin, 5);
+    let page = detections(&server, &admin, &[("rule", BRUTE_FORCE)]);
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["detections"][0]["source_ip"], attacker);
+    assert_eq!(page["detections"][0]["value"], 10.0);
+    assert_eq!(
+        status["correlation"]["firings"].as_u64(),
+        Some(2),
+        "by source and by account (root), restored counters included: {status}"
+    );
+    let page = alerts(&server, &admin, &[("rule", BRUTE_FORCE)]);
+    assert_eq!(page["total"], 1, "{page}");
+    assert!(!page.to_string().contains(prober), "{page}");
+}
