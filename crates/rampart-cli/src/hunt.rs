@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::output::OutputFormat;
+use rampart_detect::correlation::{CorrelationEngine, CorrelationOptions};
 use rampart_detect::{Engine, LoadOptions, Mappings, Matches, RuleSet};
 use rampart_model::{Event, Timestamp};
 
@@ -50,6 +51,10 @@ pub struct HuntArgs {
     /// Print rule load diagnostics.
     #[arg(long)]
     pub show_diagnostics: bool,
+    /// After a correlation fires for a group, it does not fire again for that group for
+    /// this many seconds (0: every event that still meets the condition fires again).
+    #[arg(long, default_value_t = 600)]
+    pub correlation_suppress: u64,
 }
 
 /// One detection in the timeline.
@@ -64,6 +69,27 @@ pub struct Detection {
     pub file: String,
     pub details: String,
     pub event_id: String,
+}
+
+impl Detection {
+    fn of_event(rule: &rampart_detect::RuleMeta, ev: &Event, file: &str) -> Self {
+        Detection {
+            timestamp: ev.timestamp,
+            computer: host_of(ev),
+            rule: rule.title.clone(),
+            rule_id: rule.id.clone(),
+            level: rule.level.clone().unwrap_or_else(|| "unknown".into()),
+            tags: rule.tags.clone(),
+            file: file.to_owned(),
+            details: details(ev),
+            event_id: ev.id.to_string(),
+        }
+    }
+}
+
+fn host_of(ev: &Event) -> Option<String> {
+    ev.get_str("host.name")
+        .or_else(|| ev.get_str("Event.System.Computer"))
 }
 
 pub fn level_rank(level: &str) -> u8 {
@@ -156,7 +182,20 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
         }
         rules.retain(|r| level_rank(r.level.as_deref().unwrap_or("")) >= min_rank);
     }
-    let engine = Engine::new(&rules, &Mappings::builtin());
+    let mappings = Mappings::builtin();
+    let engine = Engine::new(&rules, &mappings);
+    let (mut correlation, corr_diags) = CorrelationEngine::new(
+        &rules,
+        &engine,
+        &mappings,
+        CorrelationOptions {
+            suppress_seconds: (args.correlation_suppress > 0).then_some(args.correlation_suppress),
+            ..CorrelationOptions::default()
+        },
+    );
+    for d in corr_diags.iter().take(shown) {
+        eprintln!("correlation not loaded: {d}");
+    }
     let load_secs = started.elapsed().as_secs_f64();
     eprintln!(
         "loaded {} rules in {load_secs:.2}s ({n_diags} could not be compiled{})",
@@ -203,6 +242,10 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
     let n_errors = AtomicU64::new(0);
     let done_bytes = AtomicU64::new(0);
     let detections = Mutex::new(Vec::<Detection>::new());
+    // Events that matched a rule, with the file they came from: correlations need them in
+    // time order, which the parallel pass does not give.
+    let correlate = !correlation.is_empty();
+    let matched_events = Mutex::new(Vec::<(Event, usize)>::new());
     let threads = args
         .threads
         .unwrap_or_else(|| {
@@ -217,6 +260,7 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
             scope.spawn(|| {
                 let mut matches = Matches::new();
                 let mut local = Vec::new();
+                let mut local_matched = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = files.get(i) else { break };
@@ -245,25 +289,16 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
                                 }
                                 engine.evaluate(&ev, &mut matches);
                                 for &idx in matches.rules() {
+                                    if !correlation.emits_detection(idx) {
+                                        continue;
+                                    }
                                     let Some(rule) = engine.rule(idx) else {
                                         continue;
                                     };
-                                    local.push(Detection {
-                                        timestamp: ev.timestamp,
-                                        computer: ev
-                                            .get_str("host.name")
-                                            .or_else(|| ev.get_str("Event.System.Computer")),
-                                        rule: rule.title.clone(),
-                                        rule_id: rule.id.clone(),
-                                        level: rule
-                                            .level
-                                            .clone()
-                                            .unwrap_or_else(|| "unknown".into()),
-                                        tags: rule.tags.clone(),
-                                        file: name.clone(),
-                                        details: details(&ev),
-                                        event_id: ev.id.to_string(),
-                                    });
+                                    local.push(Detection::of_event(rule, &ev, &name));
+                                }
+                                if correlate && !matches.is_empty() {
+                                    local_matched.push((ev, i));
                                 }
                             }
                         }
@@ -274,12 +309,57 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
                 if let Ok(mut all) = detections.lock() {
                     all.extend(local);
                 }
+                if let Ok(mut all) = matched_events.lock() {
+                    all.extend(local_matched);
+                }
             });
         }
     });
     bar.finish_and_clear();
-    let elapsed = hunt_started.elapsed().as_secs_f64();
     let mut detections = detections.into_inner().unwrap_or_default();
+    // Correlations over the matched events in time order (events without a match cannot
+    // contribute to any correlation).
+    let mut matched = matched_events.into_inner().unwrap_or_default();
+    matched.sort_by_key(|(ev, _)| ev.timestamp);
+    let mut matches = Matches::new();
+    let mut n_correlations = 0usize;
+    for (ev, file) in &matched {
+        engine.evaluate(ev, &mut matches);
+        let firings = correlation.observe(ev, ev.timestamp.nanos(), ev.id.0.as_u128(), &matches);
+        for firing in firings.into_iter().filter(|f| f.emit) {
+            n_correlations += 1;
+            let group: Vec<String> = firing
+                .group
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            detections.push(Detection {
+                timestamp: ev.timestamp,
+                computer: host_of(ev),
+                rule: firing.rule.title.clone(),
+                rule_id: firing.rule.id.clone(),
+                level: firing
+                    .rule
+                    .level
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
+                tags: firing.rule.tags.clone(),
+                file: files
+                    .get(*file)
+                    .map(|f| f.path.display().to_string())
+                    .unwrap_or_default(),
+                details: format!(
+                    "correlation {:?} {} value={} events={}",
+                    firing.kind,
+                    group.join(" "),
+                    firing.value,
+                    firing.event_refs.len()
+                ),
+                event_id: ev.id.to_string(),
+            });
+        }
+    }
+    let elapsed = hunt_started.elapsed().as_secs_f64();
     detections.sort_by(|a, b| {
         a.timestamp
             .cmp(&b.timestamp)
@@ -305,7 +385,12 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
         files.len(),
         n_errors.load(Ordering::Relaxed)
     );
-    eprintln!("rules: {}  detections: {}", engine.len(), detections.len());
+    eprintln!(
+        "rules: {}  correlations: {}  detections: {} (of which correlation firings: {n_correlations})",
+        engine.len(),
+        correlation.len(),
+        detections.len()
+    );
     for (_, (level, n)) in by_level.iter().rev() {
         eprintln!("  {level:<14} {n}");
     }

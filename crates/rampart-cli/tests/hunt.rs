@@ -533,3 +533,70 @@ fn technique_names_and_tags() {
     assert!(!tag_covers("attack.t1003", "T1030"));
     assert!(!tag_covers("attack.t10031", "T1003"));
 }
+
+/// Sigma correlations run in `hunt` over the matched events in time order: twelve failed
+/// logins from one source within two minutes fire the built-in brute-force correlation once
+/// (suppressed for the rest of the window), three from another source do not.
+#[test]
+fn correlations_fire_over_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    let mut lines = String::new();
+    for i in 0..12 {
+        lines.push_str(&format!(
+            "2024-03-10T08:00:{:02}Z bastion sshd[{}]: Failed password for user{i} from 203.0.113.66 port 4{i:04} ssh2\n",
+            i * 5,
+            100 + i
+        ));
+    }
+    for i in 0..3 {
+        lines.push_str(&format!(
+            "2024-03-10T08:01:{:02}Z bastion sshd[{}]: Failed password for alice from 198.51.100.7 port 5{i:04} ssh2\n",
+            i * 5,
+            300 + i
+        ));
+    }
+    std::fs::write(&path, lines).unwrap();
+    let p = path.display().to_string();
+    let dets = jsonl(&hunt(&[&p, "--format", "jsonl"]));
+    let brute: Vec<&Value> = dets
+        .iter()
+        .filter(|d| d["rule"] == "SSH Brute Force From One Source")
+        .collect();
+    assert_eq!(
+        brute.len(),
+        1,
+        "one firing per source and window: {brute:?}"
+    );
+    let details = brute[0]["details"].as_str().unwrap();
+    assert!(details.contains("source.ip=203.0.113.66"), "{details}");
+    assert!(
+        dets.iter().all(
+            |d| !d["details"].as_str().unwrap_or("").contains("198.51.100.7")
+                || d["rule"] != "SSH Brute Force From One Source"
+        ),
+        "the source below the threshold does not fire"
+    );
+    // Twelve distinct accounts from one source: password spraying too.
+    assert!(
+        dets.iter()
+            .any(|d| d["rule"] == "SSH Password Spraying From One Source"),
+        "{:?}",
+        titles(&dets)
+    );
+    // The single failures feed the correlations without `generate`: not shown alone.
+    assert!(!titles(&dets).contains("SSH Failed Login"));
+    // Without suppression every failure past the threshold fires again.
+    let all = jsonl(&hunt(&[
+        &p,
+        "--format",
+        "jsonl",
+        "--correlation-suppress",
+        "0",
+    ]));
+    let n = all
+        .iter()
+        .filter(|d| d["rule"] == "SSH Brute Force From One Source")
+        .count();
+    assert_eq!(n, 3, "failures 10, 11 and 12 each meet the condition");
+}
