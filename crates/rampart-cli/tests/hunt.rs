@@ -60,7 +60,6 @@ const BUILTIN_EXPECTED: &[(&str, &str, &str)] = &[
         "high",
         "2024-03-10T11:00:00Z",
     ),
-    ("SSH Failed Login", "low", ""),
     ("Local User With UID 0 Created", "high", ""),
     ("New Local User Created", "medium", ""),
 ];
@@ -81,7 +80,9 @@ fn builtin_rules_when_no_rules_are_given() {
         assert!(d["file"].as_str().unwrap().contains("logs"), "{d}");
     }
     // Benign events (notepad, a cron job, whoami for the built-in rules) detect nothing:
-    // only the expected rules and the correlation base rule for accepted logins fire.
+    // only the expected rules and the correlation base rule for accepted logins fire. A
+    // single failed SSH login feeds the brute-force correlations without `generate`, so it
+    // is not a detection on its own.
     let extra: Vec<_> = got
         .iter()
         .filter(|t| !BUILTIN_EXPECTED.iter().any(|(e, _, _)| e == t))
@@ -126,7 +127,7 @@ fn rules_dir_with_a_broken_rule() {
     ]));
     let got = titles(&both);
     assert!(
-        got.contains("Whoami Execution") && got.contains("SSH Failed Login"),
+        got.contains("Whoami Execution") && got.contains("New Local User Created"),
         "{got:?}"
     );
 }
