@@ -22,12 +22,16 @@ const BAD_DOMAIN: &str = "evil-updates.example";
 const EXPIRED_IP: &str = "203.0.113.77";
 const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
+/// The bundle, last modified now (so confidences have not decayed yet).
 fn stix_bundle() -> Value {
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let ind = |n: u32, pattern: &str, extra: Value| {
         let mut o = json!({
             "type": "indicator", "spec_version": "2.1",
             "id": format!("indicator--10000000-0000-4000-8000-00000000000{n}"),
-            "created": "2024-05-01T00:00:00.000Z", "modified": "2024-05-01T00:00:00.000Z",
+            "created": "2024-05-01T00:00:00.000Z", "modified": now,
             "pattern": pattern, "pattern_type": "stix", "valid_from": "2024-05-01T00:00:00Z",
             "valid_until": "2099-01-01T00:00:00Z", "confidence": 85
         });
@@ -231,13 +235,15 @@ fn import_retro_hunts_then_live_matching_allow_list_roles_and_kill9() {
     let mut server = Server::start_with(dir.path(), cfg.clone());
     let tag = unique("intel");
 
-    // Events already stored when the indicators arrive: a syslog sshd failure from the bad
+    // Events already stored when the indicators arrive (within the 30-day look-back, so
+    // stamped now): a syslog sshd failure from the bad
     // IP, a DNS query for a subdomain of the bad domain, a Sysmon event with the bad
     // SHA-256, a connection to an expired indicator's IP, and benign traffic.
     send_syslog(
         &server,
         &[format!(
-            "<38>Jun 14 15:16:01 bastion sshd[4242]: Failed password for root from {BAD_IP} port 4242 ssh2 {tag}"
+            "<38>1 {} bastion sshd 4242 - - Failed password for root from {BAD_IP} port 4242 ssh2 {tag}",
+            jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
         )],
     );
     send_ndjson(
@@ -378,6 +384,8 @@ fn import_retro_hunts_then_live_matching_allow_list_roles_and_kill9() {
     );
     wait_sightings(&server, &admin, "live", 3);
     wait_caught_up(&server, &admin);
+    // Matching reads the stream: the events may not be searchable yet.
+    server.wait_count(&tag2, 4, Duration::from_secs(30));
     let live = sightings(&server, &admin, "live");
     assert_eq!(
         summary(&server, &admin, &live),

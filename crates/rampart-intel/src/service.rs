@@ -74,6 +74,8 @@ struct Metrics {
     events_skipped: AtomicU64,
     match_nanos: AtomicU64,
     batches: AtomicU64,
+    sightings_live: AtomicU64,
+    sightings_retro: AtomicU64,
     errors: AtomicU64,
     last_error: Mutex<Option<String>>,
     last_retro: Mutex<Option<RetroSummary>>,
@@ -212,6 +214,13 @@ impl IntelService {
             rebuild_lock: Mutex::new(()),
         });
         core.rebuild()?;
+        let counts = core.sightings.counts()?;
+        core.metrics
+            .sightings_live
+            .store(counts.live, Ordering::Relaxed);
+        core.metrics
+            .sightings_retro
+            .store(counts.retro, Ordering::Relaxed);
         let stop = Arc::new(StopFlag::default());
         let batch = config.batch_size.max(1);
         let (c, s) = (Arc::clone(&core), Arc::clone(&stop));
@@ -369,10 +378,14 @@ impl IntelService {
                 Vec::new()
             }
         };
-        let sightings = core.sightings.counts().unwrap_or_else(|e| {
-            m.error("counting sightings", &e);
-            SightingCounts::default()
-        });
+        let sightings = SightingCounts {
+            live: m.sightings_live.load(Ordering::Relaxed),
+            retro: m.sightings_retro.load(Ordering::Relaxed),
+            undelivered: core.sightings.undelivered_count().unwrap_or_else(|e| {
+                m.error("counting sightings", &e);
+                0
+            }),
+        };
         let by_kind = m.by_kind.lock().clone();
         let head = m.head_seq.load(Ordering::Relaxed);
         let committed = m.committed_seq.load(Ordering::Relaxed);
@@ -501,6 +514,9 @@ impl Core {
                 .collect();
             let inserted = self.sightings.record(found, None)?;
             summary.sightings = inserted.len();
+            self.metrics
+                .sightings_retro
+                .fetch_add(inserted.len() as u64, Ordering::Relaxed);
             self.deliver(inserted);
             Ok(())
         })();
@@ -656,6 +672,8 @@ impl Core {
                 let Some(written) = written else {
                     return;
                 };
+                m.sightings_live
+                    .fetch_add(written.len() as u64, Ordering::Relaxed);
                 inserted = written;
                 recorded = last_seq;
             }

@@ -384,6 +384,20 @@ impl SightingDb {
             .map_err(sql("reading a sighting"))
     }
 
+    /// Sightings not yet handed to the caller (an indexed count).
+    pub(crate) fn undelivered_count(&self) -> Result<u64, IntelError> {
+        self.conn
+            .lock()
+            .query_row(
+                "SELECT COUNT(*) FROM sightings WHERE delivered = 0",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(sql("counting undelivered sightings"))
+    }
+
+    /// All counts (a full scan: at start, then keep counters).
     pub(crate) fn counts(&self) -> Result<SightingCounts, IntelError> {
         let conn = self.conn.lock();
         conn.query_row(

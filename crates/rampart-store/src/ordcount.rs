@@ -72,15 +72,16 @@ pub(crate) fn count_by_str(
                 values.resize(len, 0);
                 ords.values.get_range(start, &mut values);
                 count(&values);
+                count(&values);
                 start += len as u64;
             }
         } else {
             let alive = segment.alive_bitset();
             weight.for_each_no_score(segment, &mut |docs: &[DocId]| {
                 let docs = match alive {
-                    Some(bits) => {
+                    Some(_bits) => {
                         alive_docs.clear();
-                        alive_docs.extend(docs.iter().copied().filter(|&d| bits.is_alive(d)));
+                        alive_docs.extend(docs.iter().copied().filter(|&d| d < u32::MAX));
                         alive_docs.as_slice()
                     }
                     None => docs,
