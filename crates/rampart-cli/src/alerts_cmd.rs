@@ -64,7 +64,7 @@ pub enum AlertsCommand {
         /// The alert's id.
         id: i64,
         /// tp, btp or fp.
-        #[arg(long, short = 'd')]
+        #[arg(long)]
         disposition: String,
         /// Why (kept in the alert's history).
         #[arg(long)]

@@ -285,7 +285,8 @@ pub fn attack(start: Timestamp, rng: &mut StdRng) -> Vec<DemoRecord> {
     out
 }
 
-/// Two hours of history ending now, with the attack 40 minutes ago, in time order.
+/// Two hours of history ending now, with the attack 40 minutes ago (noise first, then the
+/// attack: `run` sends them in time order).
 pub fn history(now: Timestamp, rng: &mut StdRng) -> Vec<DemoRecord> {
     let hour = 3_600_000_000_000i64;
     let start = now.nanos() - 2 * hour;
@@ -327,7 +328,10 @@ pub async fn run(
             .map(|r| parser.parse(r.line.as_bytes(), origin.clone()))
             .collect::<Vec<_>>()
     };
-    let backlog = to_events(history(Timestamp::now(), &mut rng));
+    // In event-time order, as a live stream would have brought them: correlation windows
+    // slide on event time and count events far behind the newest one as late.
+    let mut backlog = to_events(history(Timestamp::now(), &mut rng));
+    backlog.sort_by_key(|e| e.timestamp);
     let n = backlog.len();
     for chunk in backlog.chunks(2000) {
         if let Err(e) = sink.accept(chunk.to_vec()).await {

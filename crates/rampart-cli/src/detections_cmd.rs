@@ -136,16 +136,18 @@ pub fn run_rules(cfg: Config, cmd: RulesCommand) -> anyhow::Result<()> {
 const COLUMNS: &[(&str, &str)] = &[
     ("id", "id"),
     ("event time", "event_time"),
-    ("kind", "kind"),
     ("level", "level"),
     ("rule", "rule_title"),
     ("host", "host"),
     ("user", "user"),
-    ("source ip", "source_ip"),
-    ("value", "value"),
     ("process", "process_name"),
     ("command line", "command_line"),
     ("event id", "event_id"),
+    // Added with correlations and baselines: after the original columns, so that scripts
+    // reading the CSV by position keep working.
+    ("kind", "kind"),
+    ("source ip", "source_ip"),
+    ("value", "value"),
 ];
 
 fn cell(v: &Value) -> String {

@@ -137,8 +137,10 @@ fn brute_force_alert_dedup_suppression_and_analyst_workflow() {
     let cfg = common::write_config(dir.path(), BUILTIN);
     let analyst = create_token(&cfg, "ann", "analyst");
     let viewer = create_token(&cfg, "vic", "viewer");
+    // With tokens made before the first start, serve writes no admin token: make one.
+    let admin = create_token(&cfg, "boss", "admin");
+    std::fs::write(dir.path().join("data/admin.token"), &admin).unwrap();
     let server = Server::start_with(dir.path(), cfg);
-    let admin = server.admin_token.clone();
     let ip = "203.0.113.77";
 
     // Ten failures in ten seconds: the correlation fires once, on the tenth.
@@ -241,7 +243,7 @@ fn brute_force_alert_dedup_suppression_and_analyst_workflow() {
             "alerts",
             "close",
             &id.to_string(),
-            "-d",
+            "--disposition",
             "tp",
             "--note",
             "blocked at the edge",

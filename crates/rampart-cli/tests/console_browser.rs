@@ -99,13 +99,65 @@ async fn console_signs_in_and_searches_demo_data() {
         let shot = client.screenshot().await?;
         let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-search.png");
         std::fs::write(&out, shot).ok();
-        Ok::<_, fantoccini::error::CmdError>(text)
+
+        // The Alerts view: the demo's SSH brute force is an alert; open it, see its
+        // entities, events and history, and the triage buttons an admin may use.
+        client
+            .find(Locator::Id("nav-alerts"))
+            .await?
+            .click()
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let alerts = loop {
+            let text = client.find(Locator::Id("aresults")).await?.text().await?;
+            if text.contains("SSH Brute Force") || Instant::now() > deadline {
+                break text;
+            }
+            // Detection and triage run behind ingest: ask again.
+            client.find(Locator::Id("arun")).await?.click().await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let row = client
+            .find(Locator::XPath(
+                "//tr[contains(@class,'alert')][td[contains(.,'SSH Brute Force From One Source')]]",
+            ))
+            .await?;
+        row.click().await?;
+        let detail = client
+            .wait()
+            .for_element(Locator::Css(".alertdetail"))
+            .await?
+            .text()
+            .await?;
+        let has_close = client
+            .find(Locator::Css(".alertdetail .aclose"))
+            .await
+            .is_ok();
+        let risk = client.find(Locator::Id("risk")).await?.text().await?;
+        let shot = client.screenshot().await?;
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-alerts.png");
+        std::fs::write(&out, shot).ok();
+        Ok::<_, fantoccini::error::CmdError>((text, alerts, detail, has_close, risk))
     }
     .await;
     let _ = client.close().await;
     let _ = driver.kill();
     let _ = driver.wait();
-    let text = result.expect("browser steps");
+    let (text, alerts, detail, has_close, risk) = result.expect("browser steps");
+    assert!(alerts.contains("SSH Brute Force"), "alerts view: {alerts}");
+    assert!(
+        detail.contains("source_ip") && detail.contains("203.0.113.45"),
+        "alert detail: {detail}"
+    );
+    assert!(
+        detail.contains("History") && detail.contains("created"),
+        "{detail}"
+    );
+    assert!(has_close, "an admin sees the close button: {detail}");
+    assert!(
+        risk.contains("entity") && risk.contains("score"),
+        "risk list: {risk}"
+    );
     assert!(text.contains("failure"), "results table: {text}");
     assert!(
         text.contains("80"),

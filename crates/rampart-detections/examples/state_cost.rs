@@ -17,7 +17,10 @@ fn evtx_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let p = e.path();
         if p.is_dir() {
             evtx_files(&p, out);
-        } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("evtx")) {
+        } else if p
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("evtx"))
+        {
             out.push(p);
         }
     }
@@ -28,7 +31,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2048);
-    let shared = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/datasets"));
+    let shared = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/datasets"
+    ));
     if !shared.exists() {
         println!("SKIPPED: state cost (../shared not present)");
         return;
@@ -57,12 +63,14 @@ fn main() {
     let mappings = Mappings::builtin();
     let (rules, _) = RuleSet::builtin();
     let engine = Engine::new(&rules, &mappings);
-    let (mut corr, _) = CorrelationEngine::new(&rules, &engine, &mappings, CorrelationOptions::default());
+    let (mut corr, _) =
+        CorrelationEngine::new(&rules, &engine, &mappings, CorrelationOptions::default());
     let (bset, _) = BaselineSet::builtin();
     let (mut base, _) = BaselineEngine::new(&bset, &mappings, BaselineOptions::default());
     let mut m = Matches::new();
     let (mut firings, mut anomalies) = (0usize, 0usize);
-    let (mut snaps, mut snap_time, mut max_size, mut max_time) = (0u32, Duration::ZERO, 0usize, Duration::ZERO);
+    let (mut snaps, mut snap_time, mut max_size, mut max_time) =
+        (0u32, Duration::ZERO, 0usize, Duration::ZERO);
     let started = Instant::now();
     for (i, ev) in events.iter().enumerate() {
         engine.evaluate(ev, &mut m);
@@ -81,10 +89,18 @@ fn main() {
     }
     println!(
         "{} events ({} EVTX from {} files, {} sshd), batch {batch}: {firings} firings, {anomalies} anomalies, {:?} in all",
-        events.len(), n_evtx, files.len(), events.len() - n_evtx, started.elapsed()
+        events.len(),
+        n_evtx,
+        files.len(),
+        events.len() - n_evtx,
+        started.elapsed()
     );
     println!(
         "snapshots: {snaps}, max {max_size} bytes, max {max_time:?}, mean {:?}; correlation {} bytes, baseline {} bytes at the end; stats {:?} / {:?}",
-        snap_time / snaps.max(1), corr.snapshot().len(), base.snapshot().len(), corr.stats(), base.stats()
+        snap_time / snaps.max(1),
+        corr.snapshot().len(),
+        base.snapshot().len(),
+        corr.stats(),
+        base.stats()
     );
 }

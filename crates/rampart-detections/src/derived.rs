@@ -33,8 +33,12 @@ fn slot(field: &str) -> Option<Slot> {
         "source.ip" | "IpAddress" | "SourceIp" | "SourceAddress" | "src_ip" => Slot::SourceIp,
         "destination.ip" | "DestinationIp" | "DestAddress" | "dst_ip" => Slot::DestinationIp,
         "process.name" | "process.executable" | "Image" | "NewProcessName" => Slot::Process,
-        "file.hash.sha256" | "file.hash.sha1" | "file.hash.md5" | "process.hash.sha256"
-        | "process.hash.sha1" | "process.hash.md5" => Slot::FileHash,
+        "file.hash.sha256"
+        | "file.hash.sha1"
+        | "file.hash.md5"
+        | "process.hash.sha256"
+        | "process.hash.sha1"
+        | "process.hash.md5" => Slot::FileHash,
         _ => return None,
     })
 }
@@ -182,13 +186,31 @@ impl DetectionData {
 mod tests {
     use super::*;
 
+    /// Group pairs, and the host, user and source IP columns they fill.
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        [Option<&'static str>; 3],
+    );
+
     #[test]
     fn group_fields_fill_entity_columns() {
-        let cases: [(&[(&str, &str)], [Option<&str>; 3]); 4] = [
-            (&[("source.ip", "203.0.113.7")], [None, None, Some("203.0.113.7")]),
-            (&[("user.name", "root"), ("host.name", "web1")], [Some("web1"), Some("root"), None]),
-            (&[("Computer", "WIN-1"), ("TargetUserName", "eve")], [Some("WIN-1"), Some("eve"), None]),
-            (&[("Event.EventData.IpAddress", "10.0.0.5"), ("other", "x")], [None, None, Some("10.0.0.5")]),
+        let cases: [Case; 4] = [
+            (
+                &[("source.ip", "203.0.113.7")],
+                [None, None, Some("203.0.113.7")],
+            ),
+            (
+                &[("user.name", "root"), ("host.name", "web1")],
+                [Some("web1"), Some("root"), None],
+            ),
+            (
+                &[("Computer", "WIN-1"), ("TargetUserName", "eve")],
+                [Some("WIN-1"), Some("eve"), None],
+            ),
+            (
+                &[("Event.EventData.IpAddress", "10.0.0.5"), ("other", "x")],
+                [None, None, Some("10.0.0.5")],
+            ),
         ];
         for (pairs, [host, user, ip]) in cases {
             let pairs: Vec<(String, String)> = pairs

@@ -149,7 +149,10 @@ impl<'a> TriageFeed<'a> {
         let pending = self.position.pending.as_ref().map_or(0, |p| {
             u64::try_from(p.to_id - self.position.done_id).unwrap_or(0)
         });
-        self.metrics.triage.pending.store(pending, Ordering::Relaxed);
+        self.metrics
+            .triage
+            .pending
+            .store(pending, Ordering::Relaxed);
     }
 
     /// The pending mark to write with a batch of `detections`: the current one plus, for
@@ -312,6 +315,7 @@ impl<'a> TriageFeed<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::record::GroupValue;
@@ -350,7 +354,12 @@ mod tests {
     #[test]
     fn signals_carry_kind_level_entities_and_events() {
         let cases = [
-            (DetectionKind::Rule, "high", SignalSource::Detection, Level::High),
+            (
+                DetectionKind::Rule,
+                "high",
+                SignalSource::Detection,
+                Level::High,
+            ),
             (
                 DetectionKind::Correlation,
                 "critical",
@@ -425,7 +434,10 @@ mod tests {
                     ..Default::default()
                 })
                 .unwrap();
-            assert_eq!(alerts.total, 1, "crash after triage: {triaged_before_crash}");
+            assert_eq!(
+                alerts.total, 1,
+                "crash after triage: {triaged_before_crash}"
+            );
             assert_eq!(alerts.alerts[0].count, 2, "each detection counted once");
             let t = &restarted.triage;
             assert_eq!(

@@ -24,6 +24,7 @@ mod feed;
 mod metrics;
 mod record;
 mod rules;
+mod schema;
 mod service;
 mod state;
 mod worker;

@@ -616,7 +616,10 @@ mod tests {
             report.rules_loaded,
             builtin.len() + builtin.correlations().len() + 1
         );
-        assert_eq!(book.status().correlation_rules, builtin.correlations().len());
+        assert_eq!(
+            book.status().correlation_rules,
+            builtin.correlations().len()
+        );
         assert!(book.rules().iter().any(|r| r.title == "Whoami"));
     }
 

@@ -89,7 +89,9 @@ impl DetectionStore {
             .prepare("SELECT name, data FROM engine_state")
             .map_err(DetectionsError::sql("preparing the engine state read"))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
             .map_err(DetectionsError::sql("reading engine states"))?
             .collect::<Result<HashMap<_, _>, _>>()
             .map_err(DetectionsError::sql("reading an engine state"))?;
@@ -171,7 +173,9 @@ impl DetectionStore {
                 "SELECT {} FROM detections WHERE id > ?1 AND id <= ?2 ORDER BY id",
                 crate::db::COLUMNS
             ))
-            .map_err(DetectionsError::sql("preparing the pending detections read"))?;
+            .map_err(DetectionsError::sql(
+                "preparing the pending detections read",
+            ))?;
         let rows = stmt
             .query_map(params![after, to], row_to_detection)
             .map_err(DetectionsError::sql("reading pending detections"))?

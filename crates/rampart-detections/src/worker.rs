@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use rampart_detect::CorrelationEngine;
 use rampart_detect::Matches;
 use rampart_detect::baseline::BaselineEngine;
-use rampart_detect::CorrelationEngine;
 use rampart_model::{DEFAULT_TENANT, Event, Timestamp};
 use rampart_store::EventConsumer;
 use rampart_triage::Triage;
@@ -87,10 +87,7 @@ impl Engines {
             mut baseline,
         } = active.take_engines()?;
         let (corr_state, base_state) = match previous {
-            Some(p) => (
-                Some(p.correlation.snapshot()),
-                Some(p.baseline.snapshot()),
-            ),
+            Some(p) => (Some(p.correlation.snapshot()), Some(p.baseline.snapshot())),
             None => (
                 stored.get(CORRELATION_STATE).cloned(),
                 stored.get(BASELINE_STATE).cloned(),
@@ -213,7 +210,10 @@ impl Worker<'_> {
                 head = consumer.head(),
                 "detection position is past the event store's head; starting over"
             );
-            if let Err(e) = db.reset_consumer(CONSUMER).and_then(|()| db.clear_engine_states()) {
+            if let Err(e) = db
+                .reset_consumer(CONSUMER)
+                .and_then(|()| db.clear_engine_states())
+            {
                 metrics.error("resetting the recorded position", &e);
             }
             recorded = 0;
@@ -265,10 +265,11 @@ impl Worker<'_> {
             // The rules as they are now: a rule disabled before this poll returned is off;
             // a reload brings new engines that take over the old ones' state.
             let now_active = rules.active();
-            if !now_active.same_load(&active) {
-                if let Some(e) = Engines::build(&now_active, Some(&engines), &HashMap::new(), metrics) {
-                    engines = e;
-                }
+            if !now_active.same_load(&active)
+                && let Some(e) =
+                    Engines::build(&now_active, Some(&engines), &HashMap::new(), metrics)
+            {
+                engines = e;
             }
             active = now_active;
             let started = Instant::now();
@@ -423,7 +424,10 @@ fn evaluate(
     }
     for a in engines.baseline.observe(event, ts, reference) {
         if active.baseline_enabled(a.rule_index) {
-            found.push((seq, DetectionData::from_anomaly(&a, Some(event), &event.tenant)));
+            found.push((
+                seq,
+                DetectionData::from_anomaly(&a, Some(event), &event.tenant),
+            ));
             metrics.baseline_detections.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -434,9 +438,9 @@ fn evaluate(
 mod tests {
     use super::*;
     use rampart_model::{Event, Origin, OriginKind, Raw};
-    use std::sync::Arc;
     use rampart_store::{ConsumedEvent, StoreError};
     use std::path::Path;
+    use std::sync::Arc;
     use std::sync::atomic::AtomicU64;
 
     /// An in-memory stream: events with sequence numbers, a shared committed position.
