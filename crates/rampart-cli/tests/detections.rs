@@ -857,6 +857,28 @@ fn wait_rules_ready(server: &Server, token: &str) -> Value {
     }
 }
 
+/// Click `locator` once it can take the click: a freshly rendered view may still be
+/// hidden or covered for a moment on a loaded machine ("element not interactable").
+async fn click_when_ready(
+    client: &fantoccini::Client,
+    locator: fantoccini::Locator<'_>,
+) -> Result<(), fantoccini::error::CmdError> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let attempt = match client.wait().for_element(locator).await {
+            Ok(element) => element.click().await,
+            Err(e) => Err(e),
+        };
+        match attempt {
+            Ok(()) => return Ok(()),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The console's Detections view in a real browser (headless Chromium): the list, the
 /// level filter, and the click through to the linked event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -937,21 +959,17 @@ async fn console_lists_detections_and_opens_the_event() {
             .await?
             .send_keys(&admin)
             .await?;
-        client.find(Locator::Id("signin")).await?.click().await?;
-        client
-            .find(Locator::Css("header nav button[data-view=detections]"))
-            .await?
-            .click()
-            .await?;
+        click_when_ready(&client, Locator::Id("signin")).await?;
+        click_when_ready(
+            &client,
+            Locator::Css("header nav button[data-view=detections]"),
+        )
+        .await?;
         client.wait().for_element(Locator::Css("tr.det")).await?;
         let all = client.find_all(Locator::Css("tr.det")).await?.len();
         // Level filter: high and above leaves the whoami detection only.
-        client
-            .find(Locator::Css("#dlevel option[value=high]"))
-            .await?
-            .click()
-            .await?;
-        client.find(Locator::Id("drun")).await?.click().await?;
+        click_when_ready(&client, Locator::Css("#dlevel option[value=high]")).await?;
+        click_when_ready(&client, Locator::Id("drun")).await?;
         let deadline = Instant::now() + Duration::from_secs(15);
         let rows = loop {
             let meta = client.find(Locator::Id("dmeta")).await?.text().await?;
