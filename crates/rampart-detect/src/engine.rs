@@ -1,20 +1,22 @@
-//! The compiled multi-rule evaluator: rules bucketed by log-source class, literal needles of all rules gathered per field into shared Aho-Corasick automata, conditions evaluated only for rules whose needles were seen.
+//! The compiled multi-rule evaluator: rules bucketed by log-source class, literal needles of all rules gathered per field (and for keywords) into shared scanners, fields resolved in one pass per event, conditions evaluated only for rules whose needles were seen.
 
 use crate::compile::{Cond, StrOp, Test};
 use crate::document::{Document, FieldKey, FieldRef};
 use crate::load::{RuleMeta, RuleSet};
 use crate::mapping::{self, CompiledSchema, LogSourceClass, Mappings};
-use crate::value::{self, as_number, num_key, with_text};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use crate::resolve::{self, PathTrie, Slots, first_value, path_value};
+use crate::scan::{Method, Scanner, ScannerBuilder};
+use crate::value;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 const NONE: u32 = u32::MAX;
 
-/// Needle bytes up to which the keyword automaton (run over every string of every event
-/// of a class) is a DFA; and the same for per-field automata, which are many more (one
-/// per field per class) and so get a smaller budget.
-const KEYWORD_DFA_BUDGET: usize = 16 * 1024;
-const FIELD_DFA_BUDGET: usize = 0;
+/// The keyword scan (over every string of every event of a class) uses the 3-gram
+/// matcher; per-field automata are many more (one per field per class) and are left to
+/// the automaton builder's choice.
+const KEYWORD_SCAN: Method = Method::Grams;
+const FIELD_SCAN: Method = Method::Automaton { dfa_budget: 0 };
 
 /// How the engine picks the rules an event is matched against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,89 +46,18 @@ struct Pred {
     exists: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct NeedleRef {
-    needle: u32,
-    op: StrOp,
-}
-
-/// Literal needles of one haystack (a field, or all strings for keywords).
-#[derive(Debug, Default)]
-struct Scanner {
-    ci: Option<(AhoCorasick, Vec<Vec<NeedleRef>>)>,
-    cs: Option<(AhoCorasick, Vec<Vec<NeedleRef>>)>,
-    nums: HashMap<u64, Vec<u32>>,
-}
-
-#[derive(Default)]
-struct ScannerBuilder {
-    ci: HashMap<String, Vec<NeedleRef>>,
-    cs: HashMap<String, Vec<NeedleRef>>,
-    nums: HashMap<u64, Vec<u32>>,
-}
-
-impl ScannerBuilder {
-    fn add(&mut self, t: &TestEntry) {
-        if t.needle == NONE {
-            return;
-        }
-        match &t.test {
-            Test::Lit { op, text, ci } => {
-                let map = if *ci { &mut self.ci } else { &mut self.cs };
-                map.entry(text.clone()).or_default().push(NeedleRef {
-                    needle: t.needle,
-                    op: *op,
-                });
-            }
-            Test::Pattern {
-                gate: Some((text, ci)),
-                ..
-            } => {
-                let map = if *ci { &mut self.ci } else { &mut self.cs };
-                map.entry(text.clone()).or_default().push(NeedleRef {
-                    needle: t.needle,
-                    op: StrOp::Contains,
-                });
-            }
-            Test::NumEq(n) => self.nums.entry(num_key(*n)).or_default().push(t.needle),
-            _ => {}
-        }
+fn add_test(b: &mut ScannerBuilder, t: &TestEntry) {
+    if t.needle == NONE {
+        return;
     }
-
-    /// `dfa_budget`: needle bytes up to which the automaton is built as a full DFA (one
-    /// table lookup per byte, several times faster than the NFA the builder would pick
-    /// for more than a handful of patterns, at the cost of memory: states × byte classes).
-    fn build(self, dfa_budget: usize) -> Scanner {
-        let automaton = |map: HashMap<String, Vec<NeedleRef>>,
-                         ci: bool|
-         -> Option<(AhoCorasick, Vec<Vec<NeedleRef>>)> {
-            if map.is_empty() {
-                return None;
-            }
-            let mut entries: Vec<(String, Vec<NeedleRef>)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let (pats, refs): (Vec<String>, Vec<Vec<NeedleRef>>) = entries.into_iter().unzip();
-            let bytes: usize = pats.iter().map(String::len).sum();
-            let mut builder = AhoCorasickBuilder::new();
-            builder
-                .ascii_case_insensitive(ci)
-                .match_kind(MatchKind::Standard);
-            if bytes <= dfa_budget {
-                builder.kind(Some(AhoCorasickKind::DFA));
-            }
-            match builder.build(&pats) {
-                Ok(ac) => Some((ac, refs)),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot build the needle automaton");
-                    None
-                }
-            }
-        };
-        Scanner {
-            ci: automaton(self.ci, true),
-            cs: automaton(self.cs, false),
-            nums: self.nums,
-        }
+    match &t.test {
+        Test::Lit { op, text, ci } => b.add_lit(text, *ci, *op, t.needle),
+        Test::Pattern {
+            gate: Some((text, ci)),
+            ..
+        } => b.add_lit(text, *ci, StrOp::Contains, t.needle),
+        Test::NumEq(n) => b.add_num(*n, t.needle),
+        _ => {}
     }
 }
 
@@ -142,6 +73,12 @@ struct Bucket {
     logsource: LogSourceClass,
     /// Interned Sigma field → where it lives in events of this class.
     keys: Vec<FieldKey>,
+    /// The paths of the fields this class's rules read, for one-pass resolution of JSON
+    /// events; `field_cands[field]` is the range of `cands` holding the field's candidate
+    /// path ids (empty for fields no rule of the class reads).
+    trie: PathTrie,
+    field_cands: Vec<(u32, u32)>,
+    cands: Vec<u32>,
     scans: Vec<FieldScan>,
     keywords: Option<Scanner>,
     /// Rules whose condition can hold with no needle seen.
@@ -158,6 +95,12 @@ pub struct Matches {
     needle_seen: Vec<u32>,
     rule_seen: Vec<u32>,
     candidates: Vec<u32>,
+    /// Per-event field slots (see `resolve`), kept empty between events so that their
+    /// allocations are reused.
+    route_slots: Slots<'static>,
+    slots: Slots<'static>,
+    /// The string leaves of a JSON event (the keyword haystack), likewise kept empty.
+    strings: Vec<&'static str>,
 }
 
 impl Matches {
@@ -205,7 +148,37 @@ pub struct Engine {
     /// Needle → rule it triggers (NONE when its predicate cannot trigger the rule alone).
     needle_rule: Vec<u32>,
     schemas: Vec<CompiledSchema>,
+    router: Router,
     buckets: Vec<Bucket>,
+}
+
+/// The paths that route a JSON event (every schema's detect, channel and event-id paths),
+/// resolved in one pass.
+#[derive(Debug, Default)]
+struct Router {
+    trie: PathTrie,
+    /// Per schema: the path ids of its detect, channel and event-id paths (NONE: none).
+    schemas: Vec<[u32; 3]>,
+}
+
+impl Router {
+    fn new(schemas: &[CompiledSchema]) -> Router {
+        let mut trie = PathTrie::default();
+        let mut id = |k: &Option<FieldKey>| match k {
+            Some(k) => {
+                let mut ids = Vec::new();
+                trie.intern_key(k, &mut ids);
+                // Schema keys are single paths (`FieldKey::new`).
+                ids.first().copied().unwrap_or(NONE)
+            }
+            None => NONE,
+        };
+        let schemas = schemas
+            .iter()
+            .map(|s| [id(&s.detect), id(&s.channel), id(&s.event_id)])
+            .collect();
+        Router { trie, schemas }
+    }
 }
 
 /// Three-valued result used to decide which rules need a needle to fire.
@@ -320,6 +293,7 @@ impl Engine {
                 .iter()
                 .map(|f| mapping::resolve_field(mappings, class, f))
                 .collect();
+            let mut used = vec![false; fields.len()];
             let mut per_field: HashMap<u32, ScannerBuilder> = HashMap::new();
             let mut kw = ScannerBuilder::default();
             let mut always = Vec::new();
@@ -333,30 +307,54 @@ impl Engine {
                     always.push(ri as u32);
                 }
                 for p in &preds[rule_preds[ri].clone()] {
+                    if let Some(f) = p.field {
+                        used[f as usize] = true;
+                    }
+                    for t in &p.tests {
+                        if t.aux != NONE {
+                            used[t.aux as usize] = true;
+                        }
+                    }
                     let b = match p.field {
                         Some(f) => per_field.entry(f).or_default(),
                         None => &mut kw,
                     };
-                    p.tests.iter().for_each(|t| b.add(t));
+                    p.tests.iter().for_each(|t| add_test(b, t));
                 }
             }
             let mut scans: Vec<FieldScan> = per_field
                 .into_iter()
                 .map(|(field, b)| FieldScan {
                     field,
-                    scanner: b.build(FIELD_DFA_BUDGET),
+                    scanner: b.build(FIELD_SCAN),
                 })
                 .collect();
             scans.sort_by_key(|s| s.field);
-            let kw_empty = kw.ci.is_empty() && kw.cs.is_empty() && kw.nums.is_empty();
+            let kw_empty = kw.is_empty();
+            let mut trie = PathTrie::default();
+            let mut cands = Vec::new();
+            let field_cands = keys
+                .iter()
+                .zip(&used)
+                .map(|(key, used)| {
+                    let start = cands.len() as u32;
+                    if *used {
+                        trie.intern_key(key, &mut cands);
+                    }
+                    (start, cands.len() as u32 - start)
+                })
+                .collect();
             buckets.push(Bucket {
                 logsource: class.logsource.clone(),
                 keys,
+                trie,
+                field_cands,
+                cands,
                 scans,
                 keywords: if kw_empty {
                     None
                 } else {
-                    Some(kw.build(KEYWORD_DFA_BUDGET))
+                    Some(kw.build(KEYWORD_SCAN))
                 },
                 always,
                 rules: count,
@@ -367,6 +365,7 @@ impl Engine {
             preds,
             conds,
             needle_rule,
+            router: Router::new(&schemas),
             schemas,
             buckets,
         }
@@ -408,6 +407,24 @@ impl Engine {
         self.buckets.len().saturating_sub(1)
     }
 
+    /// [`bucket_of`](Self::bucket_of) for a JSON event, its routing paths resolved in one
+    /// pass into `slots`.
+    fn bucket_of_json<'a>(&self, root: &'a Map<String, Value>, slots: &mut Slots<'a>) -> usize {
+        self.router.trie.fill(root, slots);
+        let get = |id: u32| {
+            if id == NONE {
+                return FieldRef::Missing;
+            }
+            path_value(slots, id).map_or(FieldRef::Missing, FieldRef::from_json)
+        };
+        for (s, [detect, channel, event_id]) in self.schemas.iter().zip(&self.router.schemas) {
+            if s.detect.is_none() || !get(*detect).is_missing() {
+                return s.classify_values(get(*channel), || get(*event_id));
+            }
+        }
+        self.buckets.len().saturating_sub(1)
+    }
+
     /// Match `doc` against the rules of its class; the indices of matching rules are left
     /// in `out`, ascending.
     pub fn evaluate<D: Document + ?Sized>(&self, doc: &D, out: &mut Matches) {
@@ -415,7 +432,46 @@ impl Engine {
         if self.buckets.is_empty() {
             return;
         }
-        let bucket = &self.buckets[self.bucket_of(doc)];
+        let json = doc.as_json_object();
+        let mut route_slots = resolve::recycle(std::mem::take(&mut out.route_slots));
+        let mut slots = resolve::recycle(std::mem::take(&mut out.slots));
+        let bucket = match json {
+            Some(root) => &self.buckets[self.bucket_of_json(root, &mut route_slots)],
+            None => &self.buckets[self.bucket_of(doc)],
+        };
+        let fields = match json {
+            Some(root) => {
+                bucket.trie.fill(root, &mut slots);
+                Fields::Slots(&slots)
+            }
+            None => Fields::Doc(doc),
+        };
+        let mut strings = resolve::recycle_strs(std::mem::take(&mut out.strings));
+        if let (Some(root), Some(_)) = (json, &bucket.keywords) {
+            crate::document::collect_strings(root, &mut strings);
+            // Touch every string before scanning any: the loads are independent, so
+            // their cache misses overlap instead of coming one string at a time.
+            let mut x = 0u8;
+            for s in &strings {
+                let b = s.as_bytes();
+                x ^= b.first().copied().unwrap_or(0) ^ b.last().copied().unwrap_or(0);
+            }
+            std::hint::black_box(x);
+        }
+        self.run(doc, bucket, fields, json.map(|_| strings.as_slice()), out);
+        out.route_slots = resolve::recycle(route_slots);
+        out.slots = resolve::recycle(slots);
+        out.strings = resolve::recycle_strs(strings);
+    }
+
+    fn run<D: Document + ?Sized>(
+        &self,
+        doc: &D,
+        bucket: &Bucket,
+        fields: Fields<'_, D>,
+        strings: Option<&[&str]>,
+        out: &mut Matches,
+    ) {
         let epoch = out.epoch;
         {
             let Matches {
@@ -433,11 +489,14 @@ impl Engine {
                 }
             };
             for scan in &bucket.scans {
-                let v = doc.field(&bucket.keys[scan.field as usize]);
-                scan_value(&scan.scanner, v, &mut hit);
+                let v = fields.get(bucket, scan.field);
+                scan.scanner.scan_value(v, &mut hit);
             }
             if let Some(kw) = &bucket.keywords {
-                doc.for_each_string(&mut |s| scan_str(kw, s, &mut hit));
+                match strings {
+                    Some(strings) => strings.iter().for_each(|s| kw.scan_str(s, &mut hit)),
+                    None => doc.for_each_string(&mut |s| kw.scan_str(s, &mut hit)),
+                }
             }
         }
         for &r in &bucket.always {
@@ -453,6 +512,7 @@ impl Engine {
                 engine: self,
                 bucket,
                 doc,
+                fields,
                 seen: &out.needle_seen,
                 epoch,
             };
@@ -528,43 +588,30 @@ fn kleene(c: &Cond, pred: &dyn Fn(u32) -> K) -> K {
     }
 }
 
-#[inline]
-fn scan_str(sc: &Scanner, s: &str, hit: &mut impl FnMut(u32)) {
-    for (ac, refs) in [&sc.ci, &sc.cs].into_iter().flatten() {
-        for m in ac.find_overlapping_iter(s) {
-            for r in &refs[m.pattern().as_usize()] {
-                let ok = match r.op {
-                    StrOp::Contains => true,
-                    StrOp::Exact => m.start() == 0 && m.end() == s.len(),
-                    StrOp::StartsWith => m.start() == 0,
-                    StrOp::EndsWith => m.end() == s.len(),
-                };
-                if ok {
-                    hit(r.needle);
-                }
-            }
-        }
+/// Where the engine reads an event's fields: slots filled in one pass (JSON events), or
+/// the document's own lookups.
+enum Fields<'a, D: ?Sized> {
+    Slots(&'a [Option<&'a Value>]),
+    Doc(&'a D),
+}
+
+impl<D: ?Sized> Clone for Fields<'_, D> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
 
-fn scan_value(sc: &Scanner, v: FieldRef<'_>, hit: &mut impl FnMut(u32)) {
-    match v {
-        FieldRef::Missing | FieldRef::Null | FieldRef::Object => {}
-        FieldRef::List(items) => {
-            for i in items {
-                scan_value(sc, FieldRef::from_json(i), hit);
+impl<D: ?Sized> Copy for Fields<'_, D> {}
+
+impl<'a, D: Document + ?Sized> Fields<'a, D> {
+    #[inline]
+    fn get(self, bucket: &Bucket, field: u32) -> FieldRef<'a> {
+        match self {
+            Fields::Slots(slots) => {
+                let (start, n) = bucket.field_cands[field as usize];
+                first_value(slots, &bucket.cands[start as usize..(start + n) as usize])
             }
-        }
-        _ => {
-            if sc.ci.is_some() || sc.cs.is_some() {
-                with_text(v, |s| scan_str(sc, s, hit));
-            }
-            if !sc.nums.is_empty()
-                && let Some(x) = as_number(v)
-                && let Some(ns) = sc.nums.get(&num_key(x))
-            {
-                ns.iter().for_each(|n| hit(*n));
-            }
+            Fields::Doc(doc) => doc.field(&bucket.keys[field as usize]),
         }
     }
 }
@@ -573,6 +620,7 @@ struct Eval<'a, D: ?Sized> {
     engine: &'a Engine,
     bucket: &'a Bucket,
     doc: &'a D,
+    fields: Fields<'a, D>,
     seen: &'a [u32],
     epoch: u32,
 }
@@ -606,14 +654,13 @@ impl<D: Document + ?Sized> Eval<'_, D> {
         let Some(field) = p.field else {
             return self.keyword_pred(p);
         };
-        let key = &self.bucket.keys[field as usize];
         if let Some(expect) = p.exists {
-            let v = self.doc.field(key);
+            let v = self.fields.get(self.bucket, field);
             return !matches!(v, FieldRef::Missing | FieldRef::Null) == expect;
         }
         // The value is fetched at most once, and only when a test needs it.
         let mut cached: Option<FieldRef<'_>> = None;
-        let mut value = || *cached.get_or_insert_with(|| self.doc.field(key));
+        let mut value = || *cached.get_or_insert_with(|| self.fields.get(self.bucket, field));
         let mut one = |t: &TestEntry| -> bool {
             match &t.test {
                 Test::Lit { .. } | Test::NumEq(_) => self.seen(t.needle),
@@ -641,7 +688,7 @@ impl<D: Document + ?Sized> Eval<'_, D> {
         if field == NONE {
             return FieldRef::Missing;
         }
-        self.doc.field(&self.bucket.keys[field as usize])
+        self.fields.get(self.bucket, field)
     }
 
     fn keyword_pred(&self, p: &Pred) -> bool {

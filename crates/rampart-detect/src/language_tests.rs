@@ -1,7 +1,23 @@
 //! Data-driven tests of the Sigma detection language as the engine evaluates it: every modifier and condition form, tricky cases included.
 
-use crate::{Engine, LoadOptions, Mappings, Matches, Routing, RuleSet};
+use crate::{
+    Document, Engine, FieldKey, FieldRef, LoadOptions, Mappings, Matches, Routing, RuleSet,
+};
 use serde_json::{Value, json};
+
+/// A document that does not expose its JSON object, so that the engine reads it through
+/// per-field lookups instead of its one-pass resolution.
+struct Opaque<'a>(&'a Value);
+
+impl Document for Opaque<'_> {
+    fn field(&self, key: &FieldKey) -> FieldRef<'_> {
+        self.0.field(key)
+    }
+
+    fn for_each_string(&self, f: &mut dyn FnMut(&str)) {
+        self.0.for_each_string(f);
+    }
+}
 
 /// Compile `detection` (the YAML body under `detection:`) and match it against `event`.
 fn matches(detection: &str, event: &Value, opts: &LoadOptions) -> Result<bool, String> {
@@ -14,6 +30,13 @@ fn matches(detection: &str, event: &Value, opts: &LoadOptions) -> Result<bool, S
     let engine = Engine::with_routing(&rules, &Mappings::builtin(), Routing::AllRules);
     let mut m = Matches::new();
     engine.evaluate(event, &mut m);
+    let mut opaque = Matches::new();
+    engine.evaluate(&Opaque(event), &mut opaque);
+    assert_eq!(
+        m.rules(),
+        opaque.rules(),
+        "one-pass and per-field resolution differ on {event}"
+    );
     Ok(!m.is_empty())
 }
 

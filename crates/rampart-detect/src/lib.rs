@@ -34,6 +34,8 @@ mod engine;
 mod error;
 mod load;
 pub mod mapping;
+mod resolve;
+mod scan;
 pub mod testing;
 mod value;
 

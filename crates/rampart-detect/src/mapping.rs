@@ -8,6 +8,7 @@
 
 use crate::document::{Document, FieldKey, FieldRef};
 use crate::error::Error;
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -238,10 +239,10 @@ pub(crate) struct CompiledSchema {
     pub channel: Option<FieldKey>,
     pub event_id: Option<FieldKey>,
     /// Exact channel name → (channel index); lower-cased names for the fallback scan.
-    pub channel_names: HashMap<String, usize>,
+    pub channel_names: FxHashMap<String, usize>,
     pub channel_lower: Vec<(String, usize)>,
     /// Per channel: event id → class index; and the class for other ids.
-    pub channel_events: Vec<(HashMap<u64, usize>, usize)>,
+    pub channel_events: Vec<(FxHashMap<u64, usize>, usize)>,
     /// The class of events whose channel is unknown.
     pub default_class: usize,
     /// The channel is read where the schema is detected (syslog's program name): the
@@ -271,6 +272,23 @@ impl CompiledSchema {
     }
 
     fn classify_channel<D: Document + ?Sized>(&self, doc: &D, channel: FieldRef<'_>) -> usize {
+        self.classify_values(channel, || {
+            self.event_id
+                .as_ref()
+                .map_or(FieldRef::Missing, |k| doc.field(k))
+        })
+    }
+
+    /// Classify an event of this schema from its channel value and (read only when the
+    /// channel distinguishes event ids) its event id value.
+    pub fn classify_values<'a>(
+        &self,
+        channel: FieldRef<'_>,
+        event_id: impl FnOnce() -> FieldRef<'a>,
+    ) -> usize {
+        if self.channel.is_none() {
+            return self.default_class;
+        }
         let FieldRef::Str(ch) = channel else {
             return self.default_class;
         };
@@ -289,10 +307,10 @@ impl CompiledSchema {
         if by_id.is_empty() {
             return *other;
         }
-        let id = match self.event_id.as_ref().map(|k| doc.field(k)) {
-            Some(FieldRef::Int(i)) => u64::try_from(i).ok(),
-            Some(FieldRef::UInt(u)) => Some(u),
-            Some(FieldRef::Str(s)) => s.trim().parse::<u64>().ok(),
+        let id = match event_id() {
+            FieldRef::Int(i) => u64::try_from(i).ok(),
+            FieldRef::UInt(u) => Some(u),
+            FieldRef::Str(s) => s.trim().parse::<u64>().ok(),
             _ => None,
         };
         id.and_then(|id| by_id.get(&id).copied()).unwrap_or(*other)
@@ -333,7 +351,7 @@ pub(crate) fn compile_classes(
             detect: s.detect.as_deref().map(FieldKey::new),
             channel: s.channel_field.as_deref().map(FieldKey::new),
             event_id: s.event_id_field.as_deref().map(FieldKey::new),
-            channel_names: HashMap::new(),
+            channel_names: FxHashMap::default(),
             channel_lower: Vec::new(),
             channel_events: Vec::new(),
             default_class,
@@ -353,7 +371,7 @@ pub(crate) fn compile_classes(
                     logsource: ch_class.clone(),
                     fields: HashMap::new(),
                 });
-                let mut by_id = HashMap::new();
+                let mut by_id = FxHashMap::default();
                 for ev in &ch.events {
                     let idx = classes.len();
                     classes.push(ClassSpec {

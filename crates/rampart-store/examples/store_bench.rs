@@ -10,7 +10,9 @@
 //! run (for iterating on search code over a large store).
 //!
 //! Environment: `RAMPART_BENCH_UNTHROTTLED=1` lifts the lag limit;
-//! `RAMPART_BENCH_INDEX_THREADS=N` sets the indexing threads.
+//! `RAMPART_BENCH_INDEX_THREADS=N` sets the indexing threads; `RAMPART_BENCH_COMMIT_MS=N`
+//! the commit interval; `RAMPART_BENCH_QUERY=Q` times only that search;
+//! `RAMPART_BENCH_SAMPLE=1` prints a few parsed events and exits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use rampart_model::{Origin, OriginKind, Timestamp};
@@ -212,7 +214,7 @@ fn main() {
         }
         return;
     }
-    if let Some(ms) = std::env::var("EXP_COMMIT_MS")
+    if let Some(ms) = std::env::var("RAMPART_BENCH_COMMIT_MS")
         .ok()
         .and_then(|v| v.parse().ok())
     {
@@ -246,6 +248,10 @@ fn main() {
     let (rss, hwm) = rss_mb();
     println!("RSS after searches: {rss:.0} MB (peak {hwm:.0} MB)");
     let segments = store.stats().index_segments;
+    println!(
+        "on disk before close: {:.1} bytes/event",
+        dir_bytes(&dir) as f64 / n as f64
+    );
     store.close().unwrap();
     drop(store);
     println!(

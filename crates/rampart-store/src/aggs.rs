@@ -9,6 +9,10 @@
 //! whose columns are strings, integers or booleans (a float column may hold integers
 //! coerced by the index, whose text would differ), at most [`MAX_BY`] of them, and no
 //! typed member other than `tenant`. Anything else returns `None` and runs over rows.
+//!
+//! Counts by one field whose values are strings in every segment (`stats count() by F`,
+//! `top F`, `rare F`) take the dense path of [`crate::ordcount`]; the general collector
+//! below handles several fields, numbers, metrics and time buckets.
 
 use crate::error::StoreError;
 use crate::metrics::{self, Acc, Plan, SegAcc, SegmentMetrics};
@@ -519,7 +523,7 @@ fn stats_table(aggs: &[Aggregation], by: &[String], groups: MetricGroups) -> Tab
     }
     sort_keys(&mut groups);
     // Stable: within a count, the key order just made stays.
-    groups.sort_by(|a, b| (b.1).0.cmp(&(a.1).0));
+    groups.sort_by_key(|g| std::cmp::Reverse((g.1).0));
     let columns = by
         .iter()
         .cloned()

@@ -107,7 +107,17 @@ impl EmbeddedStore {
         let index = Index::builder()
             .schema(schema::build_schema())
             .settings(schema::index_settings())
-            .open_or_create(mmap)?;
+            .open_or_create(mmap)
+            .map_err(|e| match e {
+                tantivy::TantivyError::SchemaError(reason) => StoreError::OpenIndex {
+                    path: index_dir.clone(),
+                    reason: format!(
+                        "{reason} (the index was written by a version with another layout: \
+                         move it away and import the events again)"
+                    ),
+                },
+                other => other.into(),
+            })?;
         schema::register_tokenizers(&index);
         let fields = Fields::new(index.schema())?;
 

@@ -3,10 +3,12 @@
 //!
 //! Per segment, the ordinals of the matching documents' values are counted into a dense
 //! array sized to the segment's dictionary (for a match-all filter on a segment without
-//! deletions, straight from the column's values); each counted ordinal is then turned into
-//! its text once, in dictionary order, and added to a map keyed by that text, which merges
-//! the segments. The per-document work is an array increment, and the per-value work is
-//! one dictionary step and one hash lookup per segment.
+//! deletions, straight from the column's values, without visiting documents); each counted
+//! ordinal is then turned into its text once, in dictionary order, into one packed run per
+//! segment. The segments' runs are sorted by the same byte order, so a k-way merge adds up
+//! equal values without hashing, and hands the totals back in byte order. The per-document
+//! work is an array increment; the per-value work, one dictionary step per segment holding
+//! the value and one heap step in the merge.
 
 use crate::error::StoreError;
 use std::collections::BinaryHeap;
@@ -72,16 +74,15 @@ pub(crate) fn count_by_str(
                 values.resize(len, 0);
                 ords.values.get_range(start, &mut values);
                 count(&values);
-                count(&values);
                 start += len as u64;
             }
         } else {
             let alive = segment.alive_bitset();
             weight.for_each_no_score(segment, &mut |docs: &[DocId]| {
                 let docs = match alive {
-                    Some(_bits) => {
+                    Some(bits) => {
                         alive_docs.clear();
-                        alive_docs.extend(docs.iter().copied().filter(|&d| d < u32::MAX));
+                        alive_docs.extend(docs.iter().copied().filter(|&d| bits.is_alive(d)));
                         alive_docs.as_slice()
                     }
                     None => docs,
