@@ -20,6 +20,9 @@ use rampart_parse::{Format, Parser, ParserConfig};
 use rampart_store::{EmbeddedStore, EmbeddedStoreConfig, EventStore, SearchRequest, SearchResult};
 use std::time::Instant;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A cheap deterministic generator (xorshift), so runs are comparable.
 struct Rng(u64);
 impl Rng {
