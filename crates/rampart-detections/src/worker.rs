@@ -9,7 +9,7 @@
 //! taken at exactly that number, so no detection is written twice, none is lost, and a
 //! correlation window spanning the restart counts every event once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,9 +32,24 @@ use crate::rules::{ActiveRules, FreshEngines, RuleBook};
 /// The consumer name detection reads the event stream under.
 pub const CONSUMER: &str = "detection";
 
-/// Names of the engine snapshots in `detections.db`.
+/// Names of the engine snapshots in `detections.db`: these for the default tenant,
+/// `correlation@TENANT` and `baseline@TENANT` for the others.
 const CORRELATION_STATE: &str = "correlation";
 const BASELINE_STATE: &str = "baseline";
+
+/// The name of `kind`'s snapshot for `tenant`.
+fn state_name(kind: &str, tenant: &str) -> String {
+    if tenant == DEFAULT_TENANT {
+        kind.to_owned()
+    } else {
+        format!("{kind}@{tenant}")
+    }
+}
+
+/// (kind, tenant) of a snapshot name.
+fn parse_state_name(name: &str) -> (&str, &str) {
+    name.split_once('@').unwrap_or((name, DEFAULT_TENANT))
+}
 
 /// Settings of the worker loop.
 #[derive(Debug, Clone, Copy)]
@@ -60,11 +75,17 @@ impl Default for WorkerOptions {
     }
 }
 
-/// The stateful engines and the hashes of their last stored snapshots.
-struct Engines {
+/// The stateful engines of one tenant.
+struct TenantEngines {
     correlation: CorrelationEngine,
     baseline: BaselineEngine,
-    stored: HashMap<&'static str, u64>,
+}
+
+/// The stateful engines, one pair per tenant (a correlation or baseline never mixes two
+/// organisations' events), and the hashes of their last stored snapshots.
+struct Engines {
+    by_tenant: BTreeMap<String, TenantEngines>,
+    stored: HashMap<String, u64>,
 }
 
 fn hash(bytes: &[u8]) -> u64 {
@@ -73,73 +94,136 @@ fn hash(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+impl TenantEngines {
+    /// Fresh engines of `active`'s load with `corr_state` and `base_state` restored.
+    fn build(
+        active: &ActiveRules,
+        tenant: &str,
+        corr_state: Option<&[u8]>,
+        base_state: Option<&[u8]>,
+        metrics: &WorkerMetrics,
+    ) -> Option<TenantEngines> {
+        let FreshEngines {
+            mut correlation,
+            mut baseline,
+        } = active.take_engines()?;
+        if let Some(bytes) = corr_state {
+            match correlation.restore(bytes) {
+                Ok(r) if !r.skipped.is_empty() => tracing::info!(
+                    tenant,
+                    groups = r.groups,
+                    skipped = ?r.skipped,
+                    "correlation state restored; changed or removed correlations start afresh"
+                ),
+                Ok(r) => tracing::debug!(tenant, groups = r.groups, "correlation state restored"),
+                Err(e) => metrics.error("restoring the correlation state", &e),
+            }
+        }
+        if let Some(bytes) = base_state {
+            match baseline.restore(bytes) {
+                Ok(r) if !r.skipped.is_empty() => tracing::info!(
+                    tenant,
+                    entities = r.entities,
+                    skipped = ?r.skipped,
+                    "baseline state restored; changed or removed baselines start afresh"
+                ),
+                Ok(r) => tracing::debug!(tenant, entities = r.entities, "baseline state restored"),
+                Err(e) => metrics.error("restoring the baseline state", &e),
+            }
+        }
+        Some(TenantEngines {
+            correlation,
+            baseline,
+        })
+    }
+}
+
 impl Engines {
     /// The engines of `active`'s load, with the state of `previous` (a reload) or of the
-    /// snapshots in `stored` (a start) restored into them.
+    /// snapshots in `stored` (a start) restored into them, for every tenant either holds.
+    /// `None` only when the load's engines cannot be built at all.
     fn build(
         active: &ActiveRules,
         previous: Option<&Engines>,
         stored: &HashMap<String, Vec<u8>>,
         metrics: &WorkerMetrics,
     ) -> Option<Engines> {
-        let FreshEngines {
-            mut correlation,
-            mut baseline,
-        } = active.take_engines()?;
-        let (corr_state, base_state) = match previous {
-            Some(p) => (Some(p.correlation.snapshot()), Some(p.baseline.snapshot())),
-            None => (
-                stored.get(CORRELATION_STATE).cloned(),
-                stored.get(BASELINE_STATE).cloned(),
-            ),
-        };
-        if let Some(bytes) = corr_state {
-            match correlation.restore(&bytes) {
-                Ok(r) if !r.skipped.is_empty() => tracing::info!(
-                    groups = r.groups,
-                    skipped = ?r.skipped,
-                    "correlation state restored; changed or removed correlations start afresh"
-                ),
-                Ok(r) => tracing::debug!(groups = r.groups, "correlation state restored"),
-                Err(e) => metrics.error("restoring the correlation state", &e),
-            }
-        }
-        if let Some(bytes) = base_state {
-            match baseline.restore(&bytes) {
-                Ok(r) if !r.skipped.is_empty() => tracing::info!(
-                    entities = r.entities,
-                    skipped = ?r.skipped,
-                    "baseline state restored; changed or removed baselines start afresh"
-                ),
-                Ok(r) => tracing::debug!(entities = r.entities, "baseline state restored"),
-                Err(e) => metrics.error("restoring the baseline state", &e),
-            }
-        }
+        let mut by_tenant = BTreeMap::new();
         let mut stored_hashes = HashMap::new();
-        if previous.is_none() {
-            for (name, key) in [
-                (CORRELATION_STATE, CORRELATION_STATE),
-                (BASELINE_STATE, BASELINE_STATE),
-            ] {
-                if let Some(b) = stored.get(key) {
-                    stored_hashes.insert(name, hash(b));
+        match previous {
+            Some(p) => {
+                for (tenant, old) in &p.by_tenant {
+                    let corr = old.correlation.snapshot();
+                    let base = old.baseline.snapshot();
+                    let e =
+                        TenantEngines::build(active, tenant, Some(&corr), Some(&base), metrics)?;
+                    by_tenant.insert(tenant.clone(), e);
+                }
+            }
+            None => {
+                let mut tenants: Vec<&str> =
+                    stored.keys().map(|name| parse_state_name(name).1).collect();
+                tenants.push(DEFAULT_TENANT);
+                tenants.sort_unstable();
+                tenants.dedup();
+                for tenant in tenants {
+                    let corr_name = state_name(CORRELATION_STATE, tenant);
+                    let base_name = state_name(BASELINE_STATE, tenant);
+                    let corr = stored.get(&corr_name);
+                    let base = stored.get(&base_name);
+                    let e = TenantEngines::build(
+                        active,
+                        tenant,
+                        corr.map(Vec::as_slice),
+                        base.map(Vec::as_slice),
+                        metrics,
+                    )?;
+                    for (name, bytes) in [(corr_name, corr), (base_name, base)] {
+                        if let Some(b) = bytes {
+                            stored_hashes.insert(name, hash(b));
+                        }
+                    }
+                    by_tenant.insert(tenant.to_owned(), e);
                 }
             }
         }
+        if by_tenant.is_empty() {
+            by_tenant.insert(
+                DEFAULT_TENANT.to_owned(),
+                TenantEngines::build(active, DEFAULT_TENANT, None, None, metrics)?,
+            );
+        }
         Some(Engines {
-            correlation,
-            baseline,
+            by_tenant,
             stored: stored_hashes,
         })
     }
 
+    /// The engines of `tenant`, made fresh for a tenant seen for the first time.
+    fn tenant(
+        &mut self,
+        tenant: &str,
+        active: &ActiveRules,
+        metrics: &WorkerMetrics,
+    ) -> Option<&mut TenantEngines> {
+        if !self.by_tenant.contains_key(tenant) {
+            let e = TenantEngines::build(active, tenant, None, None, metrics)?;
+            self.by_tenant.insert(tenant.to_owned(), e);
+        }
+        self.by_tenant.get_mut(tenant)
+    }
+
     /// The snapshots that differ from the stored ones (name, bytes).
-    fn changed_state(&self, metrics: &WorkerMetrics) -> Vec<(&'static str, Vec<u8>)> {
+    fn changed_state(&self, metrics: &WorkerMetrics) -> Vec<(String, Vec<u8>)> {
         let started = Instant::now();
-        let snaps = [
-            (CORRELATION_STATE, self.correlation.snapshot()),
-            (BASELINE_STATE, self.baseline.snapshot()),
-        ];
+        let mut snaps = Vec::with_capacity(self.by_tenant.len() * 2);
+        for (tenant, e) in &self.by_tenant {
+            snaps.push((
+                state_name(CORRELATION_STATE, tenant),
+                e.correlation.snapshot(),
+            ));
+            snaps.push((state_name(BASELINE_STATE, tenant), e.baseline.snapshot()));
+        }
         metrics
             .state_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -153,15 +237,22 @@ impl Engines {
             .collect()
     }
 
-    fn stored(&mut self, state: &[(&'static str, Vec<u8>)]) {
+    fn stored(&mut self, state: &[(String, Vec<u8>)]) {
         for (name, bytes) in state {
-            self.stored.insert(name, hash(bytes));
+            self.stored.insert(name.clone(), hash(bytes));
         }
     }
 
+    /// Totals over the tenants.
     fn publish(&self, metrics: &WorkerMetrics) {
-        *metrics.correlation.lock() = self.correlation.stats();
-        *metrics.baseline.lock() = self.baseline.stats();
+        let mut corr = rampart_detect::CorrelationStats::default();
+        let mut base = rampart_detect::baseline::BaselineStats::default();
+        for e in self.by_tenant.values() {
+            corr.add(&e.correlation.stats());
+            base.add(&e.baseline.stats());
+        }
+        *metrics.correlation.lock() = corr;
+        *metrics.baseline.lock() = base;
     }
 }
 
@@ -174,10 +265,6 @@ pub struct Worker<'a> {
     pub options: WorkerOptions,
     pub triage: Option<&'a Triage>,
 }
-
-/// The tenant of anomalies found by the clock (no event in hand): the last event's.
-/// Baselines are not kept per tenant.
-struct LastTenant(String);
 
 impl Worker<'_> {
     /// Run detection until `stop`: waits for the first rule load, then handles batches.
@@ -250,7 +337,6 @@ impl Worker<'_> {
         metrics.head_seq.store(consumer.head(), Ordering::Relaxed);
         let mut matches = Matches::new();
         let mut found: Vec<(u64, DetectionData)> = Vec::new();
-        let mut last_tenant = LastTenant(DEFAULT_TENANT.to_owned());
         let mut last_tick = Instant::now();
         while !stop.is_stopped() {
             let batch = match consumer.poll(options.batch_size, options.poll_wait) {
@@ -286,9 +372,6 @@ impl Worker<'_> {
                     &mut found,
                     metrics,
                 );
-                if last_tenant.0 != item.event.tenant {
-                    last_tenant.0.clone_from(&item.event.tenant);
-                }
             }
             metrics
                 .events_skipped
@@ -300,10 +383,12 @@ impl Worker<'_> {
                 let now = Timestamp::now().nanos()
                     - i64::try_from(options.baseline_delay.as_nanos()).unwrap_or(i64::MAX);
                 let seq = batch.last().map_or(recorded, |e| e.seq.max(recorded));
-                for a in engines.baseline.tick(now) {
-                    if active.baseline_enabled(a.rule_index) {
-                        found.push((seq, DetectionData::from_anomaly(&a, None, &last_tenant.0)));
-                        metrics.baseline_detections.fetch_add(1, Ordering::Relaxed);
+                for (tenant, e) in engines.by_tenant.iter_mut() {
+                    for a in e.baseline.tick(now) {
+                        if active.baseline_enabled(a.rule_index) {
+                            found.push((seq, DetectionData::from_anomaly(&a, None, tenant)));
+                            metrics.baseline_detections.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
                 metrics.baseline_ticks.fetch_add(1, Ordering::Relaxed);
@@ -319,8 +404,10 @@ impl Worker<'_> {
             if new_seq.is_some() || tick {
                 let state = engines.changed_state(metrics);
                 let before = feed.as_ref().map(|f| f.before_batch(&found));
-                let refs: Vec<(&str, &[u8])> =
-                    state.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+                let refs: Vec<(&str, &[u8])> = state
+                    .iter()
+                    .map(|(n, b)| (n.as_str(), b.as_slice()))
+                    .collect();
                 let write = BatchWrite {
                     detections: &found,
                     consumer: CONSUMER,
@@ -398,11 +485,16 @@ fn evaluate(
     metrics: &WorkerMetrics,
 ) {
     active.engine().evaluate(event, matches);
+    // None only for the empty load before the first rules arrive, which has no engines.
+    let mut engines = engines.tenant(&event.tenant, active, metrics);
     for &idx in matches.rules() {
         if !active.is_enabled(idx) {
             continue;
         }
-        if !engines.correlation.emits_detection(idx) {
+        if engines
+            .as_ref()
+            .is_some_and(|e| !e.correlation.emits_detection(idx))
+        {
             metrics.matches_not_emitted.fetch_add(1, Ordering::Relaxed);
             continue;
         }
@@ -410,6 +502,9 @@ fn evaluate(
             found.push((seq, DetectionData::new(event, meta)));
         }
     }
+    let Some(engines) = engines.as_mut() else {
+        return;
+    };
     let ts = event.timestamp.nanos();
     let reference = event.id.0.as_u128();
     if !matches.is_empty() {
@@ -667,5 +762,50 @@ mod tests {
         let db2 = Arc::new(DetectionStore::open(&dir2.path().join("d.db")).unwrap());
         drain(&db2, &builtin_book(db2.clone()), &events, 0);
         assert_eq!(count(&db2, BRUTE_FORCE), 1);
+    }
+
+    #[test]
+    fn correlation_state_is_kept_per_tenant_across_a_restart() {
+        // 5 failures from one address in tenant a and 5 from the same address in tenant
+        // b: 10 in all, but neither organisation reaches the threshold of 10.
+        let with_tenant = |mut v: Vec<ConsumedEvent>, t: &str| {
+            for e in &mut v {
+                e.event.tenant = t.to_owned();
+            }
+            v
+        };
+        let mut events = with_tenant(failures("203.0.113.7", "root", 0, 5, 1), "a");
+        events.extend(with_tenant(failures("203.0.113.7", "root", 5, 5, 6), "b"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        {
+            let db = Arc::new(DetectionStore::open(&path).unwrap());
+            drain(&db, &builtin_book(db.clone()), &events, 0);
+            assert_eq!(count(&db, BRUTE_FORCE), 0, "tenants' events never add up");
+            let names: Vec<String> = db.engine_states().unwrap().into_keys().collect();
+            assert!(
+                names.iter().any(|n| n == "correlation@a")
+                    && names.iter().any(|n| n == "correlation@b"),
+                "one snapshot per tenant: {names:?}"
+            );
+        }
+        // After a restart, 5 more for tenant b: b's open window (restored from its own
+        // snapshot) reaches 10 and fires for b only.
+        let more = with_tenant(failures("203.0.113.7", "root", 10, 5, 11), "b");
+        let db = Arc::new(DetectionStore::open(&path).unwrap());
+        drain(&db, &builtin_book(db.clone()), &more, 10);
+        let page = db
+            .list(&crate::record::DetectionQuery {
+                rule_id: Some(BRUTE_FORCE.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(page.total, 1);
+        let d = &page.detections[0];
+        assert_eq!(d.data.tenant, "b");
+        assert_eq!(d.data.event_ids.len(), 10);
+        let ids_of_a: Vec<_> = events[..5].iter().map(|e| e.event.id).collect();
+        assert!(d.data.event_ids.iter().all(|id| !ids_of_a.contains(id)));
     }
 }

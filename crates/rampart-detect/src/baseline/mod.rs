@@ -113,7 +113,8 @@ pub struct BaselineStats {
 }
 
 impl BaselineStats {
-    fn add(&mut self, o: &BaselineStats) {
+    /// Add `o`'s counters to these (totals over several engines).
+    pub fn add(&mut self, o: &BaselineStats) {
         self.entities += o.entities;
         self.events += o.events;
         self.entities_refused += o.entities_refused;

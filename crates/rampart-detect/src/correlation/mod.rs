@@ -103,6 +103,20 @@ pub struct CorrelationStats {
     pub firings: u64,
 }
 
+impl CorrelationStats {
+    /// Add `o`'s counters to these (totals over several engines).
+    pub fn add(&mut self, o: &CorrelationStats) {
+        self.groups += o.groups;
+        self.groups_refused += o.groups_refused;
+        self.groups_expired += o.groups_expired;
+        self.entries_truncated += o.entries_truncated;
+        self.late_events += o.late_events;
+        self.ungrouped += o.ungrouped;
+        self.suppressed += o.suppressed;
+        self.firings += o.firings;
+    }
+}
+
 /// A correlation rule that fired.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CorrelationFiring {
