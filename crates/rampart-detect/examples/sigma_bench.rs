@@ -220,13 +220,11 @@ fn linux_events(shared: &Path) -> Vec<Event> {
         "Mar  1 10:00:11 web1 bash[904]: cmd: echo d2hvYW1p | base64 -d | sh",
         "Mar  1 10:00:12 web1 sshd[814]: error: invalid certificate signing key",
     ];
-    let mut i = 0;
-    for slot in linux.iter_mut().step_by(20) {
+    for (i, slot) in linux.iter_mut().step_by(20).enumerate() {
         *slot = parser.parse(
             hostile[i % hostile.len()].as_bytes(),
             Origin::new(OriginKind::File, "bench"),
         );
-        i += 1;
     }
     linux
 }
