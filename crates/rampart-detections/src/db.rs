@@ -452,6 +452,28 @@ impl DetectionStore {
         })
     }
 
+    /// Delete detections stored before `cutoff` (nanoseconds), oldest first, in batches of
+    /// `batch` rows, never one triage has not taken yet. Returns how many went.
+    pub fn prune(&self, cutoff: i64, batch: usize) -> Result<u64, DetectionsError> {
+        let mut total = 0u64;
+        loop {
+            let n = self
+                .writer
+                .lock()
+                .execute(
+                    "DELETE FROM detections WHERE id IN (SELECT id FROM detections \
+                     WHERE created < ?1 AND id <= COALESCE((SELECT done_id FROM triage_state \
+                     WHERE id = 1), 9223372036854775807) ORDER BY id LIMIT ?2)",
+                    params![cutoff, batch as i64],
+                )
+                .map_err(DetectionsError::sql("deleting old detections"))?;
+            total += n as u64;
+            if n < batch {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Record whether `rule_id` runs, who decided and why.
     pub fn set_rule_state(&self, state: &RuleState) -> Result<(), DetectionsError> {
         self.writer
@@ -541,6 +563,35 @@ mod tests {
             .iter()
             .map(|d| d.data.rule_id.as_str())
             .collect()
+    }
+
+    #[test]
+    fn prune_deletes_old_detections_but_not_untriaged_ones() {
+        let (_dir, s) = store();
+        let batch: Vec<(u64, DetectionData)> = (1..=5)
+            .map(|i| (i, det(&format!("r{i}"), "low", "h", i as i64, "default")))
+            .collect();
+        assert_eq!(s.insert_batch(&batch, "detection", 5).unwrap(), 5);
+        // Nothing was stored before the epoch.
+        assert_eq!(s.prune(0, 2).unwrap(), 0);
+        // Triage has taken detections up to id 3: only those may go.
+        s.writer
+            .lock()
+            .execute(
+                "INSERT INTO triage_state (id, done_id, updated) VALUES (1, 3, 0) \
+                 ON CONFLICT(id) DO UPDATE SET done_id = 3",
+                [],
+            )
+            .unwrap();
+        let future = Timestamp::now().nanos() + 1_000_000_000;
+        assert_eq!(s.prune(future, 2).unwrap(), 3, "batches of 2 until done");
+        assert_eq!(s.total().unwrap(), 2);
+        s.writer
+            .lock()
+            .execute("UPDATE triage_state SET done_id = 5", [])
+            .unwrap();
+        assert_eq!(s.prune(future, 2).unwrap(), 2);
+        assert_eq!(s.total().unwrap(), 0);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rampart_detect::CorrelationOptions;
 use rampart_detect::baseline::BaselineOptions;
+use rampart_model::Timestamp;
 use rampart_store::EventStore;
 use rampart_triage::Triage;
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,9 @@ pub struct DetectionConfig {
     /// The clock closes buckets that ended this many seconds ago (the expected delay
     /// between an event's time and its arrival); older events are late for baselines.
     pub baseline_delay_secs: u64,
+    /// Detections are deleted this many days after they were made (0: kept for ever).
+    /// Alerts made from them stay, with their counts and event links.
+    pub retention_days: u64,
 }
 
 impl Default for DetectionConfig {
@@ -62,6 +66,7 @@ impl Default for DetectionConfig {
             correlation_suppress_secs: 60,
             baseline_tick_secs: WorkerOptions::default().baseline_tick.as_secs(),
             baseline_delay_secs: WorkerOptions::default().baseline_delay.as_secs(),
+            retention_days: 365,
         }
     }
 }
@@ -138,6 +143,22 @@ impl DetectionService {
                     source,
                 })?,
         );
+        if config.retention_days > 0 {
+            let (d, s, days) = (db.clone(), stop.clone(), config.retention_days);
+            let spawned = std::thread::Builder::new()
+                .name("detection-retention".into())
+                .spawn(move || retention_loop(&d, &s, days));
+            match spawned {
+                Ok(h) => threads.push(h),
+                Err(source) => {
+                    stop.stop();
+                    return Err(DetectionsError::Thread {
+                        what: "detection retention",
+                        source,
+                    });
+                }
+            }
+        }
         let options = WorkerOptions {
             batch_size: config.batch_size.max(1),
             baseline_tick: Duration::from_secs(config.baseline_tick_secs.max(1)),
@@ -266,5 +287,23 @@ impl DetectionService {
 impl Drop for DetectionService {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Delete detections older than `days`, at start and then hourly, until `stop`.
+fn retention_loop(db: &DetectionStore, stop: &StopFlag, days: u64) {
+    const DAY: i64 = 86_400_000_000_000;
+    loop {
+        let cutoff = Timestamp::now()
+            .nanos()
+            .saturating_sub(i64::try_from(days).unwrap_or(i64::MAX).saturating_mul(DAY));
+        match db.prune(cutoff, 10_000) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, days, "detection retention"),
+            Err(e) => tracing::error!(error = %e, "detection retention failed"),
+        }
+        if stop.wait(Duration::from_secs(3600)) {
+            return;
+        }
     }
 }
