@@ -27,7 +27,8 @@ pub struct TriageConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct DedupConfig {
     pub enabled: bool,
-    /// A repeat within this many seconds of the alert's first sighting folds into it.
+    /// A repeat folds into an open alert when the alert's span, the repeat included,
+    /// stays within this many seconds (in order: within this long of its first sighting).
     pub window_secs: u64,
     /// Most event ids one alert keeps (its count keeps counting past it).
     pub max_event_ids: usize,

@@ -137,7 +137,11 @@ pub(crate) fn create_alert(
     Ok(id)
 }
 
-/// The open alert with `key` first seen within `window` of `time`.
+/// The open alert with `key` that `time` can join: with `by_last_seen`, one last seen
+/// within `window` before `time` (a sliding window); otherwise one whose span, `time`
+/// included, stays within `window` — in order, first seen at most `window` before; out of
+/// order (a replay, files imported in any order), a repeat inside an alert's span always
+/// joins it, and no alert's span ever grows past the window.
 pub(crate) fn find_open(
     conn: &Connection,
     key: &str,
@@ -150,7 +154,7 @@ pub(crate) fn find_open(
          AND last_seen >= ?2 ORDER BY id DESC LIMIT 1"
     } else {
         "SELECT id FROM alerts WHERE dedup_key = ?1 AND status != 'closed' \
-         AND first_seen >= ?2 AND first_seen <= ?3 ORDER BY id DESC LIMIT 1"
+         AND first_seen >= ?2 AND last_seen <= ?3 ORDER BY id DESC LIMIT 1"
     };
     let mut stmt = conn.prepare_cached(sql).ctx("prepare a duplicate search")?;
     let lo = time.0.saturating_sub(window);
@@ -368,6 +372,29 @@ mod tests {
     use crate::TriageConfig;
     use crate::signal::Level;
     use crate::testutil::{at, detection, event_id, open};
+
+    #[test]
+    fn out_of_order_repeats_never_stretch_an_alert_past_the_window() {
+        let (_dir, triage) = open(TriageConfig::default());
+        let sig = |t: i64| detection("r1", Level::Medium, at(t), "ws01", "bob");
+        // Signals walking backwards 50 min at a time: each within an hour of the alert's
+        // first sighting, so "first seen within the window" alone would chain them into
+        // one alert spanning 2 h 30 min.
+        let m = 60;
+        let report = triage
+            .process(vec![sig(150 * m), sig(100 * m), sig(50 * m), sig(0)])
+            .expect("process");
+        assert_eq!(report.created.len(), 2, "spans capped at one hour");
+        for id in &report.created {
+            let a = triage.get(*id, None).expect("get").expect("exists").alert;
+            assert!(a.last_seen.0 - a.first_seen.0 <= 3600 * 1_000_000_000);
+        }
+        // The same signals replayed: every one falls inside an alert's span and folds.
+        let again = triage
+            .process(vec![sig(0), sig(50 * m), sig(100 * m), sig(150 * m)])
+            .expect("process");
+        assert_eq!((again.created.len(), again.deduplicated), (0, 4));
+    }
 
     #[test]
     fn repeats_within_the_window_fold_and_later_ones_raise_anew() {
