@@ -62,6 +62,14 @@ pub struct WorkerOptions {
     pub baseline_tick: Duration,
     /// The clock closes buckets that ended this long ago (the expected ingestion delay).
     pub baseline_delay: Duration,
+    /// Polled batches are evaluated at once but written (detections, position and engine
+    /// snapshots in one transaction, then the consumer commit) at most this often: the
+    /// snapshots grow with the number of correlation groups and baseline entities (tens
+    /// of MB with hundreds of thousands), so writing them per poll would cost more than
+    /// evaluating. Detections reach the database at most this much later.
+    pub write_interval: Duration,
+    /// Write sooner when this many detections wait.
+    pub max_pending_detections: usize,
 }
 
 impl Default for WorkerOptions {
@@ -71,6 +79,8 @@ impl Default for WorkerOptions {
             poll_wait: Duration::from_millis(200),
             baseline_tick: Duration::from_secs(60),
             baseline_delay: Duration::from_secs(300),
+            write_interval: Duration::from_secs(2),
+            max_pending_detections: 10_000,
         }
     }
 }
@@ -336,15 +346,26 @@ impl Worker<'_> {
             .store(consumer.committed(), Ordering::Relaxed);
         metrics.head_seq.store(consumer.head(), Ordering::Relaxed);
         let mut matches = Matches::new();
+        // Detections evaluated since the last write.
         let mut found: Vec<(u64, DetectionData)> = Vec::new();
         let mut last_tick = Instant::now();
-        while !stop.is_stopped() {
-            let batch = match consumer.poll(options.batch_size, options.poll_wait) {
-                Ok(b) => b,
-                Err(e) => {
-                    metrics.error("reading the event stream", &e);
-                    stop.wait(Duration::from_secs(1));
-                    continue;
+        let mut last_write = Instant::now();
+        // The last sequence number evaluated but not yet written, and whether a clock tick
+        // (baseline buckets closed) is waiting to be written.
+        let mut pending: Option<u64> = None;
+        let mut ticked = false;
+        loop {
+            let stopping = stop.is_stopped();
+            let batch = if stopping {
+                Vec::new()
+            } else {
+                match consumer.poll(options.batch_size, options.poll_wait) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        metrics.error("reading the event stream", &e);
+                        stop.wait(Duration::from_secs(1));
+                        continue;
+                    }
                 }
             };
             metrics.head_seq.store(consumer.head(), Ordering::Relaxed);
@@ -359,7 +380,6 @@ impl Worker<'_> {
             }
             active = now_active;
             let started = Instant::now();
-            found.clear();
             let mut evaluated = 0u64;
             for item in batch.iter().filter(|i| i.seq > recorded) {
                 evaluated += 1;
@@ -377,12 +397,14 @@ impl Worker<'_> {
                 .events_skipped
                 .fetch_add(batch.len() as u64 - evaluated, Ordering::Relaxed);
             let caught_up = batch.len() < options.batch_size;
-            let tick = caught_up && last_tick.elapsed() >= options.baseline_tick;
+            let tick = !stopping && caught_up && last_tick.elapsed() >= options.baseline_tick;
             if tick {
                 last_tick = Instant::now();
                 let now = Timestamp::now().nanos()
                     - i64::try_from(options.baseline_delay.as_nanos()).unwrap_or(i64::MAX);
-                let seq = batch.last().map_or(recorded, |e| e.seq.max(recorded));
+                let seq = batch
+                    .last()
+                    .map_or(pending.unwrap_or(recorded), |e| e.seq.max(recorded));
                 for (tenant, e) in engines.by_tenant.iter_mut() {
                     for a in e.baseline.tick(now) {
                         if active.baseline_enabled(a.rule_index) {
@@ -392,6 +414,7 @@ impl Worker<'_> {
                     }
                 }
                 metrics.baseline_ticks.fetch_add(1, Ordering::Relaxed);
+                ticked = true;
             }
             metrics
                 .eval_nanos
@@ -399,9 +422,30 @@ impl Worker<'_> {
             metrics
                 .events_evaluated
                 .fetch_add(evaluated, Ordering::Relaxed);
-            let last_seq = batch.last().map(|e| e.seq);
-            let new_seq = last_seq.filter(|s| *s > recorded);
-            if new_seq.is_some() || tick {
+            if let Some(last) = batch.last().map(|e| e.seq).filter(|s| *s > recorded) {
+                pending = Some(pending.map_or(last, |p| p.max(last)));
+            }
+            if !batch.is_empty() {
+                metrics.batches.fetch_add(1, Ordering::Relaxed);
+            }
+            // Redelivered events only (already written before a crash): nothing to write,
+            // but the stream position moves past them.
+            if let Some(last) = batch.last().map(|e| e.seq)
+                && last <= recorded
+                && pending.is_none()
+            {
+                match consumer.commit(last) {
+                    Ok(()) => metrics
+                        .committed_seq
+                        .store(consumer.committed(), Ordering::Relaxed),
+                    Err(e) => metrics.error("committing the event stream position", &e),
+                }
+            }
+            let due = stopping
+                || last_write.elapsed() >= options.write_interval
+                || found.len() >= options.max_pending_detections;
+            if (pending.is_some() || ticked) && due {
+                let new_seq = pending;
                 let state = engines.changed_state(metrics);
                 let before = feed.as_ref().map(|f| f.before_batch(&found));
                 let refs: Vec<(&str, &[u8])> = state
@@ -419,7 +463,7 @@ impl Worker<'_> {
                     },
                 };
                 let started = Instant::now();
-                // Retry until written: the batch is not committed to the consumer before.
+                // Retry until written: the events are not committed to the consumer before.
                 let written = loop {
                     match db.write_batch(&write) {
                         Ok(w) => break Some(w),
@@ -437,12 +481,10 @@ impl Worker<'_> {
                 let Some(written) = written else {
                     return;
                 };
+                last_write = Instant::now();
                 engines.stored(&state);
                 if !state.is_empty() {
                     metrics.state_writes.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Some(seq) = new_seq {
-                    recorded = seq;
                 }
                 let inserted = written.inserted as u64;
                 metrics
@@ -454,20 +496,26 @@ impl Worker<'_> {
                 if let (Some(f), Some(b)) = (feed.as_mut(), before) {
                     f.batch_written(written.last_id, b);
                 }
+                found.clear();
+                pending = None;
+                ticked = false;
                 engines.publish(metrics);
-            }
-            if let Some(last_seq) = last_seq {
-                metrics.batches.fetch_add(1, Ordering::Relaxed);
-                match consumer.commit(last_seq) {
-                    Ok(()) => metrics
-                        .committed_seq
-                        .store(consumer.committed(), Ordering::Relaxed),
-                    // The next commit covers this batch too; SQLite already holds its position.
-                    Err(e) => metrics.error("committing the event stream position", &e),
+                if let Some(seq) = new_seq {
+                    recorded = seq;
+                    match consumer.commit(seq) {
+                        Ok(()) => metrics
+                            .committed_seq
+                            .store(consumer.committed(), Ordering::Relaxed),
+                        // The next commit covers these events too; SQLite holds the position.
+                        Err(e) => metrics.error("committing the event stream position", &e),
+                    }
                 }
             }
             if let Some(f) = feed.as_mut() {
                 f.catch_up(stop);
+            }
+            if stopping {
+                return;
             }
         }
     }
