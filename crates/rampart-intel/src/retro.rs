@@ -77,6 +77,8 @@ pub struct RetroHuntReport {
 }
 
 const MAX_SPLIT_DEPTH: u32 = 40;
+/// Most events read at once from a window that cannot be split further.
+const MAX_UNSPLITTABLE: u64 = 200_000;
 
 /// Search the stored events of the look-back window for `indicators` (the allow-list
 /// applies) and return every confirmed hit, one per (event, indicator).
@@ -171,8 +173,31 @@ fn run_window(
             )?;
             return Ok(());
         }
+        // A window too narrow to split (events sharing a timestamp): read it whole, up
+        // to a bound that keeps memory in check.
+        if total <= MAX_UNSPLITTABLE {
+            let req = SearchRequest {
+                limit: usize::try_from(total).unwrap_or(usize::MAX),
+                ..req
+            };
+            report.queries += 1;
+            if let SearchResult::Events { events: all, .. } = store.search(&req)?.result {
+                return judge(all, matcher, seen, report);
+            }
+            return Ok(());
+        }
         report.truncated_windows += 1;
     }
+    judge(events, matcher, seen, report)
+}
+
+/// Run the matcher over candidate events not seen before and record the hits.
+fn judge(
+    events: Vec<Event>,
+    matcher: &Matcher,
+    seen: &mut HashSet<EventId>,
+    report: &mut RetroHuntReport,
+) -> Result<(), IntelError> {
     let mut hits = Vec::new();
     for ev in events {
         if !seen.insert(ev.id) {
@@ -205,60 +230,41 @@ fn eq(field: &str, v: &str) -> Expr {
     }
 }
 
-fn wildcard(field: &str, pattern: String) -> Expr {
-    Expr::Field {
-        field: field.to_owned(),
-        predicate: Predicate::Wildcard(pattern),
-    }
-}
-
-/// The clauses that find one indicator's candidates.
+/// The clauses that find one indicator's candidates through index terms (exact values).
 fn clauses(ind: &Indicator) -> Vec<Expr> {
     let v = ind.value.as_str();
     match ind.kind {
         // The store matches an IP field against a network written as `a.b.c.d/n`.
         IndicatorKind::Ipv4 | IndicatorKind::Ipv6 | IndicatorKind::Cidr => {
-            let mut c: Vec<Expr> = IP_FIELDS.iter().map(|f| eq(f, v)).collect();
-            if ind.kind != IndicatorKind::Cidr {
-                let host = if ind.kind == IndicatorKind::Ipv6 {
-                    format!("[{v}]")
-                } else {
-                    v.to_owned()
-                };
-                c.extend(
-                    URL_FIELDS
-                        .iter()
-                        .map(|f| wildcard(f, format!("*://{host}*"))),
-                );
-            }
-            c
+            IP_FIELDS.iter().map(|f| eq(f, v)).collect()
         }
-        IndicatorKind::Domain => {
-            let mut c = Vec::new();
-            for f in DOMAIN_FIELDS {
-                c.push(eq(f, v));
-                c.push(wildcard(f, format!("*.{v}")));
-            }
-            for f in URL_FIELDS {
-                c.push(wildcard(f, format!("*{v}*")));
-            }
-            c
-        }
+        IndicatorKind::Domain => DOMAIN_FIELDS.iter().map(|f| eq(f, v)).collect(),
         IndicatorKind::Url => URL_FIELDS.iter().map(|f| eq(f, v)).collect(),
         IndicatorKind::Md5 | IndicatorKind::Sha1 | IndicatorKind::Sha256 => {
-            let mut c: Vec<Expr> = HASH_FIELDS.iter().map(|f| eq(f, v)).collect();
-            c.extend(
-                SYSMON_HASH_FIELDS
-                    .iter()
-                    .map(|f| wildcard(f, format!("*{v}*"))),
-            );
-            c
+            HASH_FIELDS.iter().map(|f| eq(f, v)).collect()
         }
         IndicatorKind::Email => EMAIL_FIELDS.iter().map(|f| eq(f, v)).collect(),
     }
 }
 
-/// OR-queries of at most `batch_values` indicators and about `max_clauses` clauses each.
+/// Fields where an indicator can sit inside a longer value (a subdomain, a URL's host, a
+/// Sysmon `Hashes` list): no index term finds those, and one wildcard query per indicator
+/// scans the field's term dictionary once each (minutes for thousands of indicators).
+/// Events that have such a field are read once instead and judged by the matcher.
+fn scan_fields(kind: IndicatorKind) -> Vec<&'static str> {
+    match kind {
+        IndicatorKind::Ipv4 | IndicatorKind::Ipv6 => URL_FIELDS.to_vec(),
+        IndicatorKind::Domain => DOMAIN_FIELDS.iter().chain(URL_FIELDS).copied().collect(),
+        IndicatorKind::Md5 | IndicatorKind::Sha1 | IndicatorKind::Sha256 => {
+            SYSMON_HASH_FIELDS.to_vec()
+        }
+        IndicatorKind::Cidr | IndicatorKind::Url | IndicatorKind::Email => Vec::new(),
+    }
+}
+
+/// OR-queries of at most `batch_values` indicators and about `max_clauses` clauses each,
+/// then one query for the events that carry a field where an indicator may sit inside a
+/// longer value.
 fn build_queries<'a>(
     indicators: impl Iterator<Item = &'a Indicator>,
     opts: &RetroHuntOptions,
@@ -267,9 +273,13 @@ fn build_queries<'a>(
     let mut current: Vec<Expr> = Vec::new();
     let mut values = 0usize;
     let mut done: HashSet<(IndicatorKind, &str)> = HashSet::new();
+    let mut kinds: Vec<IndicatorKind> = Vec::new();
     for ind in indicators {
         if !done.insert((ind.kind, ind.value.as_str())) {
             continue;
+        }
+        if !kinds.contains(&ind.kind) {
+            kinds.push(ind.kind);
         }
         let c = clauses(ind);
         if values > 0
@@ -283,6 +293,23 @@ fn build_queries<'a>(
     }
     if !current.is_empty() {
         out.push(Expr::Or(current));
+    }
+    let mut scan: Vec<&'static str> = Vec::new();
+    for k in kinds {
+        for f in scan_fields(k) {
+            if !scan.contains(&f) {
+                scan.push(f);
+            }
+        }
+    }
+    if !scan.is_empty() {
+        out.push(Expr::Or(
+            scan.into_iter()
+                .map(|f| Expr::Exists {
+                    field: f.to_owned(),
+                })
+                .collect(),
+        ));
     }
     out
 }
@@ -300,21 +327,32 @@ mod tests {
             .collect();
         let mut opts = RetroHuntOptions::new(Duration::from_secs(3600), None, now);
         opts.max_clauses = usize::MAX;
-        let q = build_queries(inds.iter(), &opts);
+        let per = HASH_FIELDS.len();
+        let mut q = build_queries(inds.iter(), &opts);
+        // Last: one read of the events with a Sysmon hash list, judged by the matcher.
+        let scan = q.pop().unwrap();
+        let Expr::Or(scan) = scan else {
+            panic!("{scan:?}")
+        };
+        assert_eq!(scan.len(), SYSMON_HASH_FIELDS.len());
+        assert!(scan.iter().all(
+            |e| matches!(e, Expr::Exists { field } if SYSMON_HASH_FIELDS.contains(&field.as_str()))
+        ));
         let sizes: Vec<usize> = q
             .iter()
             .map(|e| match e {
-                Expr::Or(c) => c.len() / 15,
+                Expr::Or(c) => c.len() / per,
                 _ => 0,
             })
             .collect();
         assert_eq!(sizes, vec![500, 500, 200]);
         opts.max_clauses = 1024;
-        let q = build_queries(inds.iter(), &opts);
+        let mut q = build_queries(inds.iter(), &opts);
+        q.pop();
         assert!(
             q.iter()
                 .all(|e| matches!(e, Expr::Or(c) if c.len() <= 1024))
         );
-        assert_eq!(q.len(), 1200usize.div_ceil(1024 / 15));
+        assert_eq!(q.len(), 1200usize.div_ceil(1024 / per));
     }
 }
