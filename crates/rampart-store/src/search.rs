@@ -29,11 +29,7 @@ use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
 pub(crate) fn run(inner: &Inner, req: &SearchRequest) -> Result<SearchResponse, StoreError> {
     let started = Instant::now();
     let searcher = inner.reader.searcher();
-    let translated = Translator {
-        fields: &inner.fields,
-        searcher: &searcher,
-    }
-    .translate(&req.search.filter)?;
+    let translated = Translator::new(&inner.fields, &searcher).translate(&req.search.filter)?;
     let matcher = if translated.exact {
         None
     } else {

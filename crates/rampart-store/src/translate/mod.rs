@@ -79,6 +79,20 @@ fn target(field: &str) -> Target<'_> {
 pub(crate) struct Translator<'a> {
     pub fields: &'a Fields,
     pub searcher: &'a Searcher,
+    /// Whether a field's doubt regex matches any document, by (path, regex): a query with
+    /// many values of one field (a retro-hunt's thousand addresses) asks the same question
+    /// once instead of scanning the term dictionary per value.
+    pub doubts: std::cell::RefCell<std::collections::HashMap<(String, String), bool>>,
+}
+
+impl<'a> Translator<'a> {
+    pub(crate) fn new(fields: &'a Fields, searcher: &'a Searcher) -> Self {
+        Translator {
+            fields,
+            searcher,
+            doubts: Default::default(),
+        }
+    }
 }
 
 impl Translator<'_> {
@@ -387,8 +401,26 @@ impl Translator<'_> {
         if doubt.is_empty() {
             return Translated::exact(sure);
         }
-        let doubt = self.json_regex_or_exists(path, &doubt.join("|"));
-        self.with_doubt(sure, doubt)
+        let re = doubt.join("|");
+        let doubt = self.json_regex_or_exists(path, &re);
+        let key = (path.to_owned(), re);
+        let cached = self.doubts.borrow().get(&key).copied();
+        let any = match cached {
+            Some(any) => any,
+            None => {
+                let any = !matches!(self.searcher.search(doubt.as_ref(), &Count), Ok(0));
+                self.doubts.borrow_mut().insert(key, any);
+                any
+            }
+        };
+        if any {
+            Translated::candidate(Box::new(BooleanQuery::new(vec![
+                (Occur::Should, sure),
+                (Occur::Should, doubt),
+            ])))
+        } else {
+            Translated::exact(sure)
+        }
     }
 
     /// An IPv4 network: an exact regex over the dotted form of its addresses; other
@@ -612,18 +644,8 @@ mod tests {
         let (mf, ms) = searcher_over(&messy);
         for (query, exact_clean, exact_messy) in cases {
             let search = rampart_query::parse(query).unwrap();
-            let clean = Translator {
-                fields: &cf,
-                searcher: &cs,
-            }
-            .translate(&search.filter)
-            .unwrap();
-            let messy = Translator {
-                fields: &mf,
-                searcher: &ms,
-            }
-            .translate(&search.filter)
-            .unwrap();
+            let clean = Translator::new(&cf, &cs).translate(&search.filter).unwrap();
+            let messy = Translator::new(&mf, &ms).translate(&search.filter).unwrap();
             assert_eq!(
                 (clean.exact, messy.exact),
                 (exact_clean, exact_messy),
