@@ -403,6 +403,18 @@ impl Translator<'_> {
         }
         let re = doubt.join("|");
         let doubt = self.json_regex_or_exists(path, &re);
+        self.with_path_doubt(path, re, sure, doubt)
+    }
+
+    /// [`with_doubt`](Self::with_doubt) for a doubt that is regex `re` over `path`, asking
+    /// the searcher once per translation.
+    fn with_path_doubt(
+        &self,
+        path: &str,
+        re: String,
+        sure: Box<dyn Query>,
+        doubt: Box<dyn Query>,
+    ) -> Translated {
         let key = (path.to_owned(), re);
         let cached = self.doubts.borrow().get(&key).copied();
         let any = match cached {
@@ -473,7 +485,12 @@ impl Translator<'_> {
             (Occur::Should, addresses),
             (Occur::Should, literal),
         ]));
-        self.with_doubt(sure, self.json_regex_or_exists(path, IP_VARIANTS))
+        self.with_path_doubt(
+            path,
+            IP_VARIANTS.to_owned(),
+            sure,
+            self.json_regex_or_exists(path, IP_VARIANTS),
+        )
     }
 
     fn json_range(&self, path: &str, lower: &Bound, upper: &Bound) -> Translated {
