@@ -76,13 +76,16 @@ fn target(field: &str) -> Target<'_> {
     }
 }
 
+/// (path, regex) → the compiled doubt query when it matches some document.
+type DoubtCache = std::collections::HashMap<(String, String), Option<Box<dyn Query>>>;
+
 pub(crate) struct Translator<'a> {
     pub fields: &'a Fields,
     pub searcher: &'a Searcher,
-    /// Whether a field's doubt regex matches any document, by (path, regex): a query with
-    /// many values of one field (a retro-hunt's thousand addresses) asks the same question
-    /// once instead of scanning the term dictionary per value.
-    pub doubts: std::cell::RefCell<std::collections::HashMap<(String, String), bool>>,
+    /// A field's doubt regex, compiled, when it matches some document, by (path, regex):
+    /// a query with many values of one field (a retro-hunt's thousand addresses) compiles
+    /// the regex and scans the term dictionary once instead of once per value.
+    doubts: std::cell::RefCell<DoubtCache>,
 }
 
 impl<'a> Translator<'a> {
@@ -401,37 +404,28 @@ impl Translator<'_> {
         if doubt.is_empty() {
             return Translated::exact(sure);
         }
-        let re = doubt.join("|");
-        let doubt = self.json_regex_or_exists(path, &re);
-        self.with_path_doubt(path, re, sure, doubt)
+        self.with_path_doubt(path, &doubt.join("|"), sure)
     }
 
-    /// [`with_doubt`](Self::with_doubt) for a doubt that is regex `re` over `path`, asking
-    /// the searcher once per translation.
-    fn with_path_doubt(
-        &self,
-        path: &str,
-        re: String,
-        sure: Box<dyn Query>,
-        doubt: Box<dyn Query>,
-    ) -> Translated {
-        let key = (path.to_owned(), re);
-        let cached = self.doubts.borrow().get(&key).copied();
-        let any = match cached {
-            Some(any) => any,
-            None => {
-                let any = !matches!(self.searcher.search(doubt.as_ref(), &Count), Ok(0));
-                self.doubts.borrow_mut().insert(key, any);
-                any
-            }
-        };
-        if any {
-            Translated::candidate(Box::new(BooleanQuery::new(vec![
+    /// [`with_doubt`](Self::with_doubt) for a doubt that is regex `re` over `path`: the
+    /// regex is compiled and counted once per translation.
+    fn with_path_doubt(&self, path: &str, re: &str, sure: Box<dyn Query>) -> Translated {
+        let doubt = self
+            .doubts
+            .borrow_mut()
+            .entry((path.to_owned(), re.to_owned()))
+            .or_insert_with(|| {
+                let q = self.json_regex_or_exists(path, re);
+                (!matches!(self.searcher.search(q.as_ref(), &Count), Ok(0))).then_some(q)
+            })
+            .as_ref()
+            .map(|q| q.box_clone());
+        match doubt {
+            Some(doubt) => Translated::candidate(Box::new(BooleanQuery::new(vec![
                 (Occur::Should, sure),
                 (Occur::Should, doubt),
-            ])))
-        } else {
-            Translated::exact(sure)
+            ]))),
+            None => Translated::exact(sure),
         }
     }
 
@@ -485,12 +479,7 @@ impl Translator<'_> {
             (Occur::Should, addresses),
             (Occur::Should, literal),
         ]));
-        self.with_path_doubt(
-            path,
-            IP_VARIANTS.to_owned(),
-            sure,
-            self.json_regex_or_exists(path, IP_VARIANTS),
-        )
+        self.with_path_doubt(path, IP_VARIANTS, sure)
     }
 
     fn json_range(&self, path: &str, lower: &Bound, upper: &Bound) -> Translated {
