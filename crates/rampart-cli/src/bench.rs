@@ -586,10 +586,6 @@ fn pipeline(
         &on_dir.join("store"),
         store_cfg.clone(),
     )?);
-    let triage = Arc::new(
-        rampart_triage::Triage::open(&on_dir.join("triage.db"), cfg.triage.clone())
-            .context("opening the alert database")?,
-    );
     let mut detection_cfg = cfg.detection.clone();
     detection_cfg.enabled = true;
     detection_cfg.builtin_rules = true;
@@ -624,40 +620,36 @@ fn pipeline(
     } else {
         None
     };
-    let started = Instant::now();
-    let detection = match rampart_detections::DetectionService::start(
-        store.as_ref(),
-        &on_dir,
-        &detection_cfg,
-        Some(triage.clone()),
-    ) {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = store.close();
-            return Err(anyhow::Error::new(e).context("starting detection"));
-        }
-    };
     // The configured feeds are left out: polling them would put the network in the figures.
     let intel_cfg = rampart_intel::IntelConfig {
         enabled: true,
         feeds: Vec::new(),
         ..cfg.intel.clone()
     };
-    let t = Instant::now();
-    let intel = match rampart_intel::IntelService::start(
-        store.clone(),
+    let started = Instant::now();
+    let services = crate::serve::start_services(
+        &store,
         &on_dir,
+        cfg.triage.clone(),
+        &detection_cfg,
         &intel_cfg,
-        rampart_server::intel::triage_sink(Some(triage.clone())),
-    ) {
-        Ok(i) => i,
-        Err(e) => {
-            detection.stop();
+    );
+    let services_secs = started.elapsed().as_secs_f64();
+    let (triage, detection, intel) = match services {
+        Ok(crate::serve::Services {
+            triage,
+            detection: Some(d),
+            intel: Some(i),
+        }) => (triage, d, i),
+        Ok(_) => {
             let _ = store.close();
-            return Err(anyhow::Error::new(e).context("starting threat intel"));
+            anyhow::bail!("detection and intel were configured on but did not start");
+        }
+        Err(e) => {
+            let _ = store.close();
+            return Err(e);
         }
     };
-    let intel_start_secs = t.elapsed().as_secs_f64();
     let measured = (|| -> anyhow::Result<(f64, TcpRun)> {
         // Detection starts after its first rule load; wait for it so that the run measures
         // detection, not the load.
@@ -722,7 +714,7 @@ fn pipeline(
         .collect();
     let load_note = match &loaded {
         Some((secs, r, matching)) => format!(
-            "CSV into intel.db {secs:.1}s ({} added, {} skipped), matcher built at start {intel_start_secs:.1}s; \
+            "CSV into intel.db {secs:.1}s ({} added, {} skipped), services (detection, intel with its matcher) started in {services_secs:.1}s; \
              {}; {matching} ipv4 in the lines' source range (~1% of events with a source address)",
             r.added,
             r.skipped.count,
@@ -874,16 +866,10 @@ fn alert_counts(
             .map(|p| p.total)
             .context("counting alerts")
     };
-    let by_source = [
-        SignalSource::Detection,
-        SignalSource::Correlation,
-        SignalSource::Baseline,
-        SignalSource::Intel,
-        SignalSource::Risk,
-    ]
-    .into_iter()
-    .map(|s| Ok((s, count(Some(s))?)))
-    .collect::<anyhow::Result<Vec<_>>>()?;
+    let by_source = SignalSource::ALL
+        .into_iter()
+        .map(|s| Ok((s, count(Some(s))?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok((count(None)?, by_source))
 }
 

@@ -55,71 +55,23 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
     let metrics = IngestMetrics::new();
     let sink: Arc<dyn EventSink> = Arc::new(StoreSink::new(store.clone()));
 
-    // Alerts: every detection, correlation firing, anomaly and intel sighting is triaged
-    // into them.
-    let triage = {
-        let (path, triage_cfg) = (cfg.data_dir.join("triage.db"), cfg.triage.clone());
-        Arc::new(
-            tokio::task::spawn_blocking(move || rampart_triage::Triage::open(&path, triage_cfg))
-                .await
-                .context("triage open task")?
-                .context("opening the alert database")?,
-        )
-    };
-
-    // Detection reads the store's event stream on its own threads: ingest never waits for it.
     let mut detection_cfg = cfg.detection.clone();
     detection_cfg.rules_dirs.extend(args.rules.iter().cloned());
-    let detection = if detection_cfg.enabled {
-        let (store, data_dir, t) = (store.clone(), cfg.data_dir.clone(), triage.clone());
-        Some(
-            tokio::task::spawn_blocking(move || {
-                rampart_detections::DetectionService::start(
-                    store.as_ref(),
-                    &data_dir,
-                    &detection_cfg,
-                    Some(t),
-                )
-            })
-            .await
-            .context("detection start task")?
-            .context("starting detection")?,
-        )
-    } else {
-        if !args.rules.is_empty() {
-            tracing::warn!("--rules given but [detection] enabled = false: no detection runs");
-        }
-        // A consumer left from when detection was on would keep the WAL forever.
-        if store
-            .remove_consumer(rampart_detections::CONSUMER)
-            .context("removing the detection stream consumer")?
-        {
-            tracing::info!("detection is off: its stream position was removed");
-        }
-        None
-    };
-
-    // Threat intel matches the same stream on its own consumer and polls its feeds.
-    let intel = if cfg.intel.enabled {
-        let (store, data_dir, intel_cfg) = (store.clone(), cfg.data_dir.clone(), cfg.intel.clone());
-        // Every new sighting becomes a triage signal.
-        let sink = rampart_server::intel::triage_sink(Some(triage.clone()));
-        Some(
-            tokio::task::spawn_blocking(move || {
-                rampart_intel::IntelService::start(store, &data_dir, &intel_cfg, sink)
-            })
-            .await
-            .context("intel start task")?
-            .context("starting threat intel")?,
-        )
-    } else {
-        if store
-            .remove_consumer(rampart_intel::CONSUMER)
-            .context("removing the intel stream consumer")?
-        {
-            tracing::info!("threat intel is off: its stream position was removed");
-        }
-        None
+    if !detection_cfg.enabled && !args.rules.is_empty() {
+        tracing::warn!("--rules given but [detection] enabled = false: no detection runs");
+    }
+    let Services {
+        triage,
+        detection,
+        intel,
+    } = {
+        let (store, data_dir) = (store.clone(), cfg.data_dir.clone());
+        let (triage_cfg, intel_cfg) = (cfg.triage.clone(), cfg.intel.clone());
+        tokio::task::spawn_blocking(move || {
+            start_services(&store, &data_dir, triage_cfg, &detection_cfg, &intel_cfg)
+        })
+        .await
+        .context("service start task")??
     };
 
     let mut listeners: Vec<ListenerHandle> = Vec::new();
@@ -315,4 +267,77 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Triage and, when enabled, live detection and threat intel over `store`.
+pub(crate) struct Services {
+    pub triage: Arc<rampart_triage::Triage>,
+    pub detection: Option<Arc<rampart_detections::DetectionService>>,
+    pub intel: Option<Arc<rampart_intel::IntelService>>,
+}
+
+/// Open the alert database and start live detection and threat intel, each on its own
+/// durable stream consumer, as `rampart serve` runs them (blocking: rules and indicators
+/// load here). A service that is off has its stream position removed, since a position
+/// left from when it was on would keep the WAL for ever.
+pub(crate) fn start_services(
+    store: &Arc<dyn EventStore>,
+    data_dir: &std::path::Path,
+    triage_cfg: rampart_triage::TriageConfig,
+    detection_cfg: &rampart_detections::DetectionConfig,
+    intel_cfg: &rampart_intel::IntelConfig,
+) -> anyhow::Result<Services> {
+    // Alerts: every detection, correlation firing, anomaly and intel sighting is triaged
+    // into them.
+    let triage = Arc::new(
+        rampart_triage::Triage::open(&data_dir.join("triage.db"), triage_cfg)
+            .context("opening the alert database")?,
+    );
+    // Detection reads the store's event stream on its own threads: ingest never waits for it.
+    let detection = if detection_cfg.enabled {
+        Some(
+            rampart_detections::DetectionService::start(
+                store.as_ref(),
+                data_dir,
+                detection_cfg,
+                Some(triage.clone()),
+            )
+            .context("starting detection")?,
+        )
+    } else {
+        if store
+            .remove_consumer(rampart_detections::CONSUMER)
+            .context("removing the detection stream consumer")?
+        {
+            tracing::info!("detection is off: its stream position was removed");
+        }
+        None
+    };
+    // Threat intel matches the same stream on its own consumer and polls its feeds; every
+    // new sighting becomes a triage signal.
+    let intel = if intel_cfg.enabled {
+        let sink = rampart_server::intel::triage_sink(Some(triage.clone()));
+        match rampart_intel::IntelService::start(store.clone(), data_dir, intel_cfg, sink) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                if let Some(d) = &detection {
+                    d.stop();
+                }
+                return Err(anyhow::Error::new(e).context("starting threat intel"));
+            }
+        }
+    } else {
+        if store
+            .remove_consumer(rampart_intel::CONSUMER)
+            .context("removing the intel stream consumer")?
+        {
+            tracing::info!("threat intel is off: its stream position was removed");
+        }
+        None
+    };
+    Ok(Services {
+        triage,
+        detection,
+        intel,
+    })
 }

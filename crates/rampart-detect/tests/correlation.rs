@@ -8,6 +8,8 @@ use rampart_detect::{
 };
 use serde_json::{Value, json};
 
+mod common;
+
 const NS: i64 = 1_000_000_000;
 
 /// Base detection rules shared by the cases: sshd failures and successes, and a
@@ -722,10 +724,7 @@ fn default_rules_load_and_wire() {
         .filter(|d| d.path.to_string_lossy().contains("correlations"))
         .collect();
     assert!(ours.is_empty(), "{ours:#?}");
-    let mappings = Mappings::builtin();
-    let engine = Engine::new(&rules, &mappings);
-    let (corr, diags) = CorrelationEngine::new(&rules, &engine, &mappings, Default::default());
-    assert!(diags.is_empty(), "{diags:#?}");
+    let (engine, corr) = common::correlation_engines(&rules);
     assert!(corr.len() >= 6);
     assert!((0..corr.len()).all(|i| corr.is_enabled(i)));
     let failed = (0..engine.len() as u32)

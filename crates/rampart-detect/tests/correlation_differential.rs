@@ -1,12 +1,12 @@
 //! Rampart's correlation engine against rsigma-eval's on the same event streams: synthetic sshd-like streams through synthetic rules of every type and through Rampart's default SSH correlation rules. Firings must be identical (correlation, group, event, value); the two known differences are explained against the specification and pinned at the bottom.
 #![allow(clippy::unwrap_used)]
 
-use rampart_detect::{
-    CorrelationEngine, CorrelationOptions, Engine, LoadOptions, Mappings, Matches, RuleSet,
-};
+use rampart_detect::{LoadOptions, Matches, RuleSet};
 use rsigma_eval::{CorrelationConfig, JsonEvent, ProcessResultExt};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
+mod common;
 
 const RULES: &str = r#"
 title: Failed login
@@ -157,11 +157,7 @@ type Firings = BTreeMap<(usize, String, Vec<(String, String)>), Vec<String>>;
 fn rampart(yaml: &str, events: &[(i64, Value)]) -> Firings {
     let (rules, diags) = RuleSet::from_yaml_str(yaml, "diff", &LoadOptions::default());
     assert!(diags.is_empty(), "{diags:#?}");
-    let mappings = Mappings::builtin();
-    let engine = Engine::new(&rules, &mappings);
-    let (mut corr, diags) =
-        CorrelationEngine::new(&rules, &engine, &mappings, CorrelationOptions::default());
-    assert!(diags.is_empty(), "{diags:#?}");
+    let (engine, mut corr) = common::correlation_engines(&rules);
     let mut m = Matches::new();
     let mut out = Firings::new();
     for (i, (t, ev)) in events.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! The default rules and correlations on loghub's OpenSSH_2k.log (shared corpus): every line parsed by rampart-parse, detected, correlated; brute force and spraying must fire for exactly the sources whose failures meet the rules' thresholds, computed here independently from the parsed fields.
 #![allow(clippy::unwrap_used)]
 
-use rampart_detect::{CorrelationEngine, CorrelationOptions, Engine, Mappings, Matches, RuleSet};
+use rampart_detect::{Matches, RuleSet};
 use rampart_model::{Event, Origin, OriginKind};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,12 +45,19 @@ fn max_distinct_in_window(items: &[(i64, String)], span: i64) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn openssh_2k_brute_force_and_spraying() {
-    let Some(shared) = common::shared("OpenSSH_2k correlation check") else {
-        return;
-    };
-    let text = std::fs::read_to_string(shared.join("datasets/loghub/OpenSSH_2k.log")).unwrap();
+/// A loghub file run through the built-in rules and correlations, line by line.
+struct Replay {
+    events: Vec<Event>,
+    /// (group field, group value) → correlation title → firings.
+    fired: BTreeMap<(String, String), BTreeMap<String, usize>>,
+    /// Rule matches that became detections, and those held back as correlation-only.
+    emitted: usize,
+    held_back: usize,
+    stats: rampart_detect::CorrelationStats,
+}
+
+fn replay(shared: &std::path::Path, file: &str) -> Replay {
+    let text = std::fs::read_to_string(shared.join("datasets/loghub").join(file)).unwrap();
     let parser = rampart_parse::Parser::new(rampart_parse::ParserConfig::default()).unwrap();
     let (rules, diags) = RuleSet::builtin();
     let ours: Vec<_> = diags
@@ -58,41 +65,66 @@ fn openssh_2k_brute_force_and_spraying() {
         .filter(|d| d.path.to_string_lossy().contains("correlations"))
         .collect();
     assert!(ours.is_empty(), "{ours:#?}");
-    let mappings = Mappings::builtin();
-    let engine = Engine::new(&rules, &mappings);
-    let (mut corr, diags) =
-        CorrelationEngine::new(&rules, &engine, &mappings, CorrelationOptions::default());
-    assert!(diags.is_empty(), "{diags:#?}");
-
+    let (engine, mut corr) = common::correlation_engines(&rules);
     let mut m = Matches::new();
-    // source → title → firings; and the independent view of failures per source
-    let mut fired: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    let mut by_user: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    let mut failures: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
-    let mut failures_by_user: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut lines = 0;
-    let mut emitted_detections = 0;
-    let mut suppressed_detections = 0;
+    let mut r = Replay {
+        events: Vec::new(),
+        fired: BTreeMap::new(),
+        emitted: 0,
+        held_back: 0,
+        stats: Default::default(),
+    };
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        lines += 1;
-        let ev = parser.parse(
-            line.as_bytes(),
-            Origin::new(OriginKind::File, "OpenSSH_2k.log"),
-        );
+        let ev = parser.parse(line.as_bytes(), Origin::new(OriginKind::File, file));
         assert!(ev.parse_error.is_none(), "{line}: {:?}", ev.parse_error);
-        let ts = ev.timestamp.nanos();
         engine.evaluate(&ev, &mut m);
-        for r in m.rules() {
-            if corr.emits_detection(*r) {
-                emitted_detections += 1;
+        for rule in m.rules() {
+            if corr.emits_detection(*rule) {
+                r.emitted += 1;
             } else {
-                suppressed_detections += 1;
+                r.held_back += 1;
             }
         }
-        if str_at(&ev, "event.action") == Some("ssh_login")
-            && str_at(&ev, "event.outcome") == Some("failure")
-            && let (Some(ip), Some(user)) = (str_at(&ev, "source.ip"), str_at(&ev, "user.name"))
+        let ts = ev.timestamp.nanos();
+        for f in corr.observe(&ev, ts, ev.id.0.as_u128(), &m) {
+            *r.fired
+                .entry(f.group.first().cloned().unwrap_or_default())
+                .or_default()
+                .entry(f.rule.title.clone())
+                .or_default() += 1;
+        }
+        r.events.push(ev);
+    }
+    r.stats = corr.stats();
+    r
+}
+
+/// The firings of correlations grouped by `field`, by group value.
+fn fired_by(r: &Replay, field: &str) -> BTreeMap<String, BTreeMap<String, usize>> {
+    r.fired
+        .iter()
+        .filter(|((f, _), _)| f == field)
+        .map(|((_, v), t)| (v.clone(), t.clone()))
+        .collect()
+}
+
+#[test]
+fn openssh_2k_brute_force_and_spraying() {
+    let Some(shared) = common::shared("OpenSSH_2k correlation check") else {
+        return;
+    };
+    let r = replay(&shared, "OpenSSH_2k.log");
+    // source → title → firings; and the independent view of failures per source
+    let fired = fired_by(&r, "source.ip");
+    let by_user = fired_by(&r, "user.name");
+    let mut failures: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    let mut failures_by_user: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for ev in &r.events {
+        if str_at(ev, "event.action") == Some("ssh_login")
+            && str_at(ev, "event.outcome") == Some("failure")
+            && let (Some(ip), Some(user)) = (str_at(ev, "source.ip"), str_at(ev, "user.name"))
         {
+            let ts = ev.timestamp.nanos();
             failures
                 .entry(ip.to_owned())
                 .or_default()
@@ -102,21 +134,8 @@ fn openssh_2k_brute_force_and_spraying() {
                 .or_default()
                 .push(ts);
         }
-        for f in corr.observe(&ev, ts, ev.id.0.as_u128(), &m) {
-            let (field, value) = f.group.first().cloned().unwrap_or_default();
-            let target = if field == "user.name" {
-                &mut by_user
-            } else {
-                &mut fired
-            };
-            *target
-                .entry(value)
-                .or_default()
-                .entry(f.rule.title.clone())
-                .or_default() += 1;
-        }
     }
-    assert_eq!(lines, 2000);
+    assert_eq!(r.events.len(), 2000);
 
     println!(
         "{:<18} {:>8} {:>6} {:>11} {:>12} {:>6} {:>6}",
@@ -182,8 +201,8 @@ fn openssh_2k_brute_force_and_spraying() {
     println!("per-account firings: {by_user:?}");
     println!("all source firings: {fired:?}");
     println!(
-        "detections emitted {emitted_detections}, held back as correlation-only {suppressed_detections}; stats {:?}",
-        corr.stats()
+        "detections emitted {}, held back as correlation-only {}; stats {:?}",
+        r.emitted, r.held_back, r.stats
     );
     // The heaviest attackers in the log (hundreds / dozens of failures within minutes).
     for ip in ["183.62.140.253", "187.141.143.180", "103.99.0.122"] {
@@ -205,37 +224,18 @@ fn linux_2k_pam_brute_force() {
     let Some(shared) = common::shared("Linux_2k PAM brute force check") else {
         return;
     };
-    let text = std::fs::read_to_string(shared.join("datasets/loghub/Linux_2k.log")).unwrap();
-    let parser = rampart_parse::Parser::new(rampart_parse::ParserConfig::default()).unwrap();
-    let (rules, _) = RuleSet::builtin();
-    let mappings = Mappings::builtin();
-    let engine = Engine::new(&rules, &mappings);
-    let (mut corr, diags) =
-        CorrelationEngine::new(&rules, &engine, &mappings, CorrelationOptions::default());
-    assert!(diags.is_empty(), "{diags:#?}");
-    let mut m = Matches::new();
-    let mut fired: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let r = replay(&shared, "Linux_2k.log");
+    let fired = fired_by(&r, "source.ip");
     let mut failures: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let ev = parser.parse(
-            line.as_bytes(),
-            Origin::new(OriginKind::File, "Linux_2k.log"),
-        );
-        let ts = ev.timestamp.nanos();
-        if str_at(&ev, "process.name") == Some("sshd")
-            && str_at(&ev, "event.action") == Some("authentication_failure")
-            && let Some(ip) = str_at(&ev, "source.ip")
+    for ev in &r.events {
+        if str_at(ev, "process.name") == Some("sshd")
+            && str_at(ev, "event.action") == Some("authentication_failure")
+            && let Some(ip) = str_at(ev, "source.ip")
         {
-            failures.entry(ip.to_owned()).or_default().push(ts);
-        }
-        engine.evaluate(&ev, &mut m);
-        for f in corr.observe(&ev, ts, ev.id.0.as_u128(), &m) {
-            let (_, value) = f.group.first().cloned().unwrap_or_default();
-            *fired
-                .entry(value)
+            failures
+                .entry(ip.to_owned())
                 .or_default()
-                .entry(f.rule.title.clone())
-                .or_default() += 1;
+                .push(ev.timestamp.nanos());
         }
     }
     let mut expected = BTreeSet::new();

@@ -454,6 +454,11 @@ impl DetectionStore {
 
     /// Delete detections stored before `cutoff` (nanoseconds), oldest first, in batches of
     /// `batch` rows, never one triage has not taken yet. Returns how many went.
+    ///
+    /// `created` grows with `id`, so the rows to delete are the table's first ones: each
+    /// round looks at the next `batch` rows by id only, and a round that deletes fewer than
+    /// that has reached the first row to keep — nothing to delete reads one batch, not the
+    /// whole table.
     pub fn prune(&self, cutoff: i64, batch: usize) -> Result<u64, DetectionsError> {
         let mut total = 0u64;
         loop {
@@ -461,9 +466,10 @@ impl DetectionStore {
                 .writer
                 .lock()
                 .execute(
-                    "DELETE FROM detections WHERE id IN (SELECT id FROM detections \
-                     WHERE created < ?1 AND id <= COALESCE((SELECT done_id FROM triage_state \
-                     WHERE id = 1), 9223372036854775807) ORDER BY id LIMIT ?2)",
+                    "DELETE FROM detections WHERE id IN (SELECT id FROM (SELECT id, created \
+                     FROM detections WHERE id <= COALESCE((SELECT done_id FROM triage_state \
+                     WHERE id = 1), 9223372036854775807) ORDER BY id LIMIT ?2) \
+                     WHERE created < ?1)",
                     params![cutoff, batch as i64],
                 )
                 .map_err(DetectionsError::sql("deleting old detections"))?;

@@ -759,14 +759,18 @@ mod tests {
         book
     }
 
-    fn count(db: &DetectionStore, rule: &str) -> u64 {
+    /// The detections of `rule`, newest first (at most 100).
+    fn of_rule(db: &DetectionStore, rule: &str) -> crate::record::DetectionPage {
         db.list(&crate::record::DetectionQuery {
             rule_id: Some(rule.into()),
             limit: 100,
             ..Default::default()
         })
         .unwrap()
-        .total
+    }
+
+    fn count(db: &DetectionStore, rule: &str) -> u64 {
+        of_rule(db, rule).total
     }
 
     #[test]
@@ -789,13 +793,7 @@ mod tests {
         // Redelivered from 3: events 4 and 5 are skipped, not counted twice.
         let (committed, skipped) = drain(&db, &book, &events, 3);
         assert_eq!((committed, skipped), (19, 2));
-        let page = db
-            .list(&crate::record::DetectionQuery {
-                rule_id: Some(BRUTE_FORCE.into()),
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
+        let page = of_rule(&db, BRUTE_FORCE);
         assert_eq!(page.total, 1, "fires once, for the source at the threshold");
         let d = &page.detections[0].data;
         assert_eq!(d.kind, crate::record::DetectionKind::Correlation);
@@ -842,13 +840,7 @@ mod tests {
         let more = with_tenant(failures("203.0.113.7", "root", 10, 5, 11), "b");
         let db = Arc::new(DetectionStore::open(&path).unwrap());
         drain(&db, &builtin_book(db.clone()), &more, 10);
-        let page = db
-            .list(&crate::record::DetectionQuery {
-                rule_id: Some(BRUTE_FORCE.into()),
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
+        let page = of_rule(&db, BRUTE_FORCE);
         assert_eq!(page.total, 1);
         let d = &page.detections[0];
         assert_eq!(d.data.tenant, "b");

@@ -22,6 +22,15 @@ pub enum SignalSource {
 }
 
 impl SignalSource {
+    /// Every source, in declaration order.
+    pub const ALL: [SignalSource; 5] = [
+        SignalSource::Detection,
+        SignalSource::Correlation,
+        SignalSource::Baseline,
+        SignalSource::Intel,
+        SignalSource::Risk,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SignalSource::Detection => "detection",
@@ -33,15 +42,9 @@ impl SignalSource {
     }
 
     pub fn parse(text: &str) -> Option<SignalSource> {
-        [
-            SignalSource::Detection,
-            SignalSource::Correlation,
-            SignalSource::Baseline,
-            SignalSource::Intel,
-            SignalSource::Risk,
-        ]
-        .into_iter()
-        .find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
     }
 }
 

@@ -19,6 +19,23 @@ pub fn shared(what: &str) -> Option<PathBuf> {
     None
 }
 
+/// The Sigma engine and the correlation engine of `rules` with the built-in mappings and
+/// default options; every correlation must compile.
+pub fn correlation_engines(
+    rules: &rampart_detect::RuleSet,
+) -> (rampart_detect::Engine, rampart_detect::CorrelationEngine) {
+    let mappings = rampart_detect::Mappings::builtin();
+    let engine = rampart_detect::Engine::new(rules, &mappings);
+    let (corr, diags) = rampart_detect::CorrelationEngine::new(
+        rules,
+        &engine,
+        &mappings,
+        rampart_detect::CorrelationOptions::default(),
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+    (engine, corr)
+}
+
 pub const RULE_DIRS: &[&str] = &["rules", "rules-emerging-threats", "rules-threat-hunting"];
 
 fn collect(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
