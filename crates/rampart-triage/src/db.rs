@@ -7,7 +7,14 @@ use crate::TriageError;
 use crate::error::SqlContext;
 
 /// Schema steps; step `i` brings the file from `user_version` `i` to `i + 1`. Append only.
-const MIGRATIONS: &[&str] = &[r#"
+///
+/// Step 2 makes the two per-signal lookups read only what they need: a group's entities
+/// carry (a lower bound of) the group's last sighting, so finding the active group of an
+/// entity reads that entity's recent groups instead of every group it was ever in (which
+/// grew without bound on a busy host); and the risk index covers the risk sum, so it no
+/// longer reads each risk event's row.
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE alerts (
     id INTEGER PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -120,7 +127,19 @@ CREATE TABLE rule_stats (
     last_seen INTEGER,
     PRIMARY KEY (tenant, rule_id)
 );
-"#];
+"#,
+    r#"
+ALTER TABLE group_entities ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alert_groups ADD COLUMN entities_seen INTEGER NOT NULL DEFAULT 0;
+UPDATE group_entities SET last_seen =
+    COALESCE((SELECT g.last_seen FROM alert_groups g WHERE g.id = group_entities.group_id), 0);
+UPDATE alert_groups SET entities_seen = last_seen;
+DROP INDEX group_entities_value;
+CREATE INDEX group_entities_recent ON group_entities(kind, value, last_seen);
+DROP INDEX risk_events_entity;
+CREATE INDEX risk_events_entity ON risk_events(tenant, kind, value, time, rule_id, risk);
+"#,
+];
 
 /// Open (or create) the database at `path` and bring its schema up to date.
 pub(crate) fn open(path: &Path) -> Result<Connection, TriageError> {
@@ -200,5 +219,45 @@ mod tests {
         drop(conn);
         let err = open(&path).expect_err("newer schema");
         assert!(err.to_string().contains("99"), "{err}");
+    }
+
+    #[test]
+    fn a_first_version_file_keeps_its_groups_findable_after_migrating() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("triage.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0]).expect("version 1");
+            conn.pragma_update(None, "user_version", 1).expect("mark");
+            conn.execute_batch(
+                "INSERT INTO alert_groups (id, tenant, title, first_seen, last_seen, max_level, \
+                 max_priority, alert_count, tactics, created) \
+                 VALUES (7, 'default', 't', 100, 5000, 2, 50, 3, '[]', 1);
+                 INSERT INTO group_entities VALUES (7, 'user', 'alice'), (7, 'host', 'ws01');",
+            )
+            .expect("data");
+        }
+        let conn = open(&path).expect("migrate");
+        let seen: Vec<(String, i64)> = conn
+            .prepare(
+                "SELECT value, last_seen FROM group_entities WHERE group_id = 7 ORDER BY value",
+            )
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            seen,
+            [("alice".to_owned(), 5000), ("ws01".to_owned(), 5000)]
+        );
+        let marked: i64 = conn
+            .query_row(
+                "SELECT entities_seen FROM alert_groups WHERE id = 7",
+                [],
+                |r| r.get(0),
+            )
+            .expect("group");
+        assert_eq!(marked, 5000);
     }
 }

@@ -187,9 +187,9 @@ fn find(
     let mut best: Option<(i64, i64)> = None;
     let mut by_entity = conn
         .prepare_cached(
-            "SELECT g.id, g.last_seen FROM group_entities ge JOIN alert_groups g ON g.id = ge.group_id \
-             WHERE ge.kind = ?1 AND ge.value = ?2 AND g.tenant = ?3 AND g.last_seen >= ?4 \
-             AND g.first_seen <= ?5 ORDER BY g.last_seen DESC LIMIT 1",
+            "SELECT g.id, g.last_seen FROM group_entities ge CROSS JOIN alert_groups g ON g.id = ge.group_id \
+             WHERE ge.kind = ?1 AND ge.value = ?2 AND ge.last_seen >= ?6 AND g.tenant = ?3 \
+             AND g.last_seen >= ?4 AND g.first_seen <= ?5 ORDER BY g.last_seen DESC LIMIT 1",
         )
         .ctx("prepare a group search")?;
     for (kind, value) in group_entities(cfg, p.entities) {
@@ -203,7 +203,11 @@ fn find(
                     value,
                     p.tenant,
                     p.time.0.saturating_sub(window),
-                    p.time.0.saturating_add(window)
+                    p.time.0.saturating_add(window),
+                    p.time
+                        .0
+                        .saturating_sub(window)
+                        .saturating_sub(ENTITY_SEEN_SLACK)
                 ],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -228,10 +232,10 @@ fn find(
     }
     let chain = nanos(cfg.grouping.chain_window_secs);
     conn.prepare_cached(
-        "SELECT g.id FROM group_entities ge JOIN alert_groups g ON g.id = ge.group_id \
-         WHERE ge.kind = 'host' AND ge.value = ?1 AND g.tenant = ?2 AND g.last_seen >= ?3 \
-         AND g.first_seen <= ?4 AND g.tactic_max IS NOT NULL AND g.tactic_max <= ?5 \
-         ORDER BY g.last_seen DESC LIMIT 1",
+        "SELECT g.id FROM group_entities ge CROSS JOIN alert_groups g ON g.id = ge.group_id \
+         WHERE ge.kind = 'host' AND ge.value = ?1 AND ge.last_seen >= ?6 AND g.tenant = ?2 \
+         AND g.last_seen >= ?3 AND g.first_seen <= ?4 AND g.tactic_max IS NOT NULL \
+         AND g.tactic_max <= ?5 ORDER BY g.last_seen DESC LIMIT 1",
     )
     .ctx("prepare a chain search")?
     .query_row(
@@ -240,7 +244,11 @@ fn find(
             p.tenant,
             p.time.0.saturating_sub(chain),
             p.time.0.saturating_add(chain),
-            stage as i64
+            stage as i64,
+            p.time
+                .0
+                .saturating_sub(chain)
+                .saturating_sub(ENTITY_SEEN_SLACK)
         ],
         |r| r.get(0),
     )
@@ -256,7 +264,7 @@ pub(crate) fn place(
     now: Timestamp,
 ) -> Result<Placed, TriageError> {
     let alert_tactics = tactics(p.tags);
-    let placed = match find(conn, cfg, p)? {
+    let (placed, (last_seen, entities_seen)): (Placed, (i64, i64)) = match find(conn, cfg, p)? {
         Some(id) => {
             let old: String = conn
                 .prepare_cached("SELECT tactics FROM alert_groups WHERE id = ?1")
@@ -273,23 +281,28 @@ pub(crate) fn place(
             ranked.dedup();
             let max = ranked.last().map(|(r, _)| *r as i64);
             let names: Vec<String> = ranked.into_iter().map(|(_, n)| n).collect();
-            conn.prepare_cached(
-                "UPDATE alert_groups SET first_seen = MIN(first_seen, ?2), \
+            let mut update = conn
+                .prepare_cached(
+                    "UPDATE alert_groups SET first_seen = MIN(first_seen, ?2), \
                  last_seen = MAX(last_seen, ?2), max_level = MAX(max_level, ?3), \
                  max_priority = MAX(max_priority, ?4), alert_count = alert_count + 1, \
-                 tactics = ?5, tactic_max = ?6 WHERE id = ?1",
-            )
-            .ctx("prepare a group update")?
-            .execute(params![
-                id,
-                p.time.0,
-                p.level.rank(),
-                p.priority,
-                to_json(&names),
-                max
-            ])
-            .ctx("update a group")?;
-            Placed::Joined(id)
+                 tactics = ?5, tactic_max = ?6 WHERE id = ?1 RETURNING last_seen, entities_seen",
+                )
+                .ctx("prepare a group update")?;
+            let seen: (i64, i64) = update
+                .query_row(
+                    params![
+                        id,
+                        p.time.0,
+                        p.level.rank(),
+                        p.priority,
+                        to_json(&names),
+                        max
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .ctx("update a group")?;
+            (Placed::Joined(id), seen)
         }
         None => {
             let subject = p
@@ -302,8 +315,8 @@ pub(crate) fn place(
             let names: Vec<&str> = alert_tactics.iter().map(|(_, t)| *t).collect();
             conn.prepare_cached(
                 "INSERT INTO alert_groups (tenant, title, first_seen, last_seen, max_level, \
-                 max_priority, alert_count, tactics, tactic_max, created) \
-                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, 1, ?6, ?7, ?8)",
+                 max_priority, alert_count, tactics, tactic_max, created, entities_seen) \
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?3)",
             )
             .ctx("prepare a group insert")?
             .execute(params![
@@ -317,20 +330,25 @@ pub(crate) fn place(
                 now.0
             ])
             .ctx("create a group")?;
-            Placed::Created(conn.last_insert_rowid())
+            (
+                Placed::Created(conn.last_insert_rowid()),
+                (p.time.0, p.time.0),
+            )
         }
     };
     let id = match placed {
         Placed::Joined(id) | Placed::Created(id) => id,
     };
+    let entities_seen = keep_entities_recent(conn, id, last_seen, entities_seen)?;
     let mut insert = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO group_entities (group_id, kind, value) VALUES (?1, ?2, ?3)",
+            "INSERT OR IGNORE INTO group_entities (group_id, kind, value, last_seen) \
+             VALUES (?1, ?2, ?3, ?4)",
         )
         .ctx("prepare a group entity insert")?;
     for (kind, value) in group_entities(cfg, p.entities) {
         insert
-            .execute(params![id, kind.as_str(), value])
+            .execute(params![id, kind.as_str(), value, entities_seen])
             .ctx("record a group entity")?;
     }
     conn.prepare_cached("UPDATE alerts SET group_id = ?2 WHERE id = ?1")
@@ -347,14 +365,49 @@ pub(crate) fn touch(
     time: Timestamp,
     priority: u8,
 ) -> Result<(), TriageError> {
-    conn.prepare_cached(
-        "UPDATE alert_groups SET last_seen = MAX(last_seen, ?2), first_seen = MIN(first_seen, ?2), \
-         max_priority = MAX(max_priority, ?3) WHERE id = ?1",
-    )
-    .ctx("prepare a group touch")?
-    .execute(params![id, time.0, priority])
-    .ctx("update a group's last sighting")?;
+    let (last_seen, entities_seen) = conn
+        .prepare_cached(
+            "UPDATE alert_groups SET last_seen = MAX(last_seen, ?2), \
+             first_seen = MIN(first_seen, ?2), max_priority = MAX(max_priority, ?3) \
+             WHERE id = ?1 RETURNING last_seen, entities_seen",
+        )
+        .ctx("prepare a group touch")?
+        .query_row(params![id, time.0, priority], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .ctx("update a group's last sighting")?
+        .unwrap_or((0, 0));
+    keep_entities_recent(conn, id, last_seen, entities_seen)?;
     Ok(())
+}
+
+/// How far (nanoseconds) the `last_seen` of a group's entity rows may lag behind the
+/// group's own: the entity lookups widen their time bound by this much and then check the
+/// group's exact `last_seen`, so a group that keeps being touched rewrites its entity rows
+/// once per five minutes of event time, not at every repeat.
+const ENTITY_SEEN_SLACK: i64 = 300 * 1_000_000_000;
+
+/// Keep group `id`'s entity rows within [`ENTITY_SEEN_SLACK`] of its `last_seen`; returns
+/// the value its entity rows now carry at least.
+fn keep_entities_recent(
+    conn: &Connection,
+    id: i64,
+    last_seen: i64,
+    entities_seen: i64,
+) -> Result<i64, TriageError> {
+    if last_seen <= entities_seen.saturating_add(ENTITY_SEEN_SLACK) {
+        return Ok(entities_seen);
+    }
+    conn.prepare_cached("UPDATE group_entities SET last_seen = ?2 WHERE group_id = ?1")
+        .ctx("prepare a group entity refresh")?
+        .execute(params![id, last_seen])
+        .ctx("refresh a group's entities")?;
+    conn.prepare_cached("UPDATE alert_groups SET entities_seen = ?2 WHERE id = ?1")
+        .ctx("prepare a group entity mark")?
+        .execute(params![id, last_seen])
+        .ctx("mark a group's entities refreshed")?;
+    Ok(last_seen)
 }
 
 impl Triage {
@@ -541,6 +594,33 @@ mod tests {
         assert_eq!(
             detail.group.expect("grouped").tactics,
             ["execution", "lateral_movement"]
+        );
+    }
+
+    #[test]
+    fn a_group_kept_alive_by_repeats_is_found_by_its_entities_hours_after_it_began() {
+        let (_dir, triage) = open(Default::default());
+        let min = 60;
+        // r1's repeat 50 min in is folded into its alert and moves the group's last
+        // sighting; r2 comes 3 h 50 min after that repeat (4 h 40 min after the group
+        // began), inside the 4 h window only when measured from the repeat.
+        let signals = vec![
+            detection("r1", Level::Medium, at(0), "ws01", "alice"),
+            detection("r1", Level::Medium, at(50 * min), "ws01", "alice"),
+            detection("r2", Level::Low, at(280 * min), "ws07", "alice"),
+        ];
+        let report = triage.process(signals).expect("process");
+        assert_eq!(report.deduplicated, 1);
+        assert_eq!(
+            ids_by_group(&triage),
+            vec![vec!["r1".to_owned(), "r2".into()]]
+        );
+        // Past the window from the last sighting: a group of its own.
+        let later = vec![detection("r3", Level::Low, at(600 * min), "ws08", "alice")];
+        triage.process(later).expect("process");
+        assert_eq!(
+            ids_by_group(&triage),
+            vec![vec!["r1".to_owned(), "r2".into()], vec!["r3".into()]]
         );
     }
 
