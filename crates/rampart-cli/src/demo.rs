@@ -22,6 +22,21 @@ use rand::{Rng, SeedableRng};
 
 pub const ATTACKER_IP: &str = "203.0.113.45";
 pub const C2_IP: &str = "198.51.100.23";
+/// The feed name of the demo's threat-intel indicators.
+pub const INTEL_FEED: &str = "demo-partner-feed";
+
+/// The demo's threat-intel feed (CSV): the story's scanner and C2 addresses, plus
+/// indicators the story never touches, as any real feed mostly holds.
+pub fn intel_feed_csv() -> String {
+    format!(
+        "value,type,confidence,tags,description\n\
+         {ATTACKER_IP},ipv4,80,ssh-scanner;bruteforce,Mass SSH password guessing\n\
+         {C2_IP},ipv4,90,c2;exfiltration,Command-and-control and staging server\n\
+         update-kworkerd.example,domain,70,c2,Loader domain of the same campaign\n\
+         192.0.2.77,ipv4,60,scanner,Port scanner\n\
+         44d88612fea8a8f36de82e1278abb02f,md5,95,malware,Test file hash\n"
+    )
+}
 
 const OPS_USERS: &[&str] = &["alice", "bob", "carol", "deploy"];
 const WEB_PATHS: &[&str] = &[

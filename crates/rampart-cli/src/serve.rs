@@ -74,6 +74,30 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         .context("service start task")??
     };
 
+    // The demo's threat-intel feed: the story's attacker and C2 addresses, as a team would
+    // have them from a sharing partner, so the Intel view and intel alerts have something
+    // real to show (imported before the stream starts, so live matching finds them).
+    if args.demo
+        && let Some(intel) = &intel
+    {
+        let intel = intel.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            intel.import(
+                crate::demo::INTEL_FEED,
+                rampart_intel::FeedFormat::Csv,
+                crate::demo::intel_feed_csv().as_bytes(),
+            )
+        })
+        .await
+        .context("demo intel import task")?
+        .context("importing the demo intel feed")?;
+        tracing::info!(
+            added = outcome.import.added,
+            updated = outcome.import.updated,
+            "demo threat-intel feed loaded"
+        );
+    }
+
     let mut listeners: Vec<ListenerHandle> = Vec::new();
     let mut addrs = serde_json::Map::new();
     let ingest = &cfg.ingest;

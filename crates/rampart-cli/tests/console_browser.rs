@@ -137,13 +137,90 @@ async fn console_signs_in_and_searches_demo_data() {
         let shot = client.screenshot().await?;
         let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-alerts.png");
         std::fs::write(&out, shot).ok();
-        Ok::<_, fantoccini::error::CmdError>((text, alerts, detail, has_close, risk))
+
+        // The Incidents view: the brute force and what followed on bastion01 form one
+        // group; opening it lists its alerts.
+        client
+            .find(Locator::Id("nav-incidents"))
+            .await?
+            .click()
+            .await?;
+        let group_row = client
+            .wait()
+            .for_element(Locator::XPath(
+                "//tr[contains(@class,'group')][td[contains(.,'bastion01')]]",
+            ))
+            .await?;
+        let incidents = client.find(Locator::Id("gresults")).await?.text().await?;
+        group_row.click().await?;
+        let group_detail = client
+            .wait()
+            .for_element(Locator::Css(".groupdetail"))
+            .await?
+            .text()
+            .await?;
+        let shot = client.screenshot().await?;
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-incidents.png");
+        std::fs::write(&out, shot).ok();
+
+        // The Intel view: the demo feed's attacker address was sighted in the stream.
+        client.find(Locator::Id("nav-intel")).await?.click().await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let sightings = loop {
+            let text = client.find(Locator::Id("isightings")).await?.text().await?;
+            if text.contains("203.0.113.45") || Instant::now() > deadline {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            client.find(Locator::Id("nav-intel")).await?.click().await?;
+        };
+        let ivalue = client.find(Locator::Id("ivalue")).await?;
+        ivalue.send_keys("198.51").await?;
+        client.find(Locator::Id("irun")).await?.click().await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let indicators = loop {
+            let text = client.find(Locator::Id("iresults")).await?.text().await?;
+            if text.contains("198.51.100.23") || Instant::now() > deadline {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let shot = client.screenshot().await?;
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-intel.png");
+        std::fs::write(&out, shot).ok();
+        Ok::<_, fantoccini::error::CmdError>((
+            text,
+            alerts,
+            detail,
+            has_close,
+            risk,
+            (incidents, group_detail, sightings, indicators),
+        ))
     }
     .await;
     let _ = client.close().await;
     let _ = driver.kill();
     let _ = driver.wait();
-    let (text, alerts, detail, has_close, risk) = result.expect("browser steps");
+    let (text, alerts, detail, has_close, risk, (incidents, group_detail, sightings, indicators)) =
+        result.expect("browser steps");
+    assert!(
+        incidents.contains("bastion01") && incidents.contains("credential_access"),
+        "incidents view: {incidents}"
+    );
+    assert!(
+        group_detail.contains("SSH Brute Force") && group_detail.contains("203.0.113.45"),
+        "incident detail lists its alerts: {group_detail}"
+    );
+    assert!(
+        sightings.contains("203.0.113.45")
+            && sightings.contains("demo-partner-feed")
+            && sightings.contains("source.ip"),
+        "intel sightings: {sightings}"
+    );
+    assert!(
+        indicators.contains("198.51.100.23") && !indicators.contains("203.0.113.45"),
+        "indicator search by value: {indicators}"
+    );
     assert!(alerts.contains("SSH Brute Force"), "alerts view: {alerts}");
     assert!(
         detail.contains("source_ip") && detail.contains("203.0.113.45"),

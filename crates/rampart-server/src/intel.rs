@@ -464,6 +464,15 @@ pub fn signal_for(s: &IntelSighting) -> Signal {
             sig
         }
     };
+    // One alert per indicator, host and addresses: the account or process an event
+    // carried stays in the linked events, but is not part of what makes a repeat the same
+    // alert (with it, one scanner hitting one host made an alert per username it tried).
+    if !s.field.starts_with("user.") {
+        signal.entities.user = None;
+    }
+    if !s.field.starts_with("process.") {
+        signal.entities.process = None;
+    }
     signal.summary = format!(
         "{} = {} matches {kind} indicator {} from {} (confidence {}, {})",
         s.field,
@@ -528,6 +537,43 @@ mod tests {
             recorded: Timestamp::from_secs(1_700_000_100),
             event: None,
         }
+    }
+
+    #[test]
+    fn an_intel_alert_is_one_per_indicator_and_host_not_per_account_tried() {
+        let event = |user: &str| {
+            let mut e = rampart_model::Event::new(
+                rampart_model::Origin::new(rampart_model::OriginKind::SyslogTcp, "t"),
+                rampart_model::Raw::Text("sshd line".into()),
+            );
+            for (path, value) in [
+                ("host.name", "bastion01"),
+                ("user.name", user),
+                ("source.ip", "203.0.113.45"),
+                ("process.name", "sshd"),
+            ] {
+                e.set(path, value);
+            }
+            Arc::new(e)
+        };
+        let mut a = sighting(90, vec![]);
+        a.indicator.kind = IndicatorKind::Ipv4;
+        a.field = "source.ip".into();
+        a.event = Some(event("root"));
+        let mut b = a.clone();
+        b.event = Some(event("oracle"));
+        let (sa, sb) = (signal_for(&a), signal_for(&b));
+        assert_eq!(sa.entities, sb.entities);
+        assert_eq!(sa.entities.host.as_deref(), Some("bastion01"));
+        assert_eq!(sa.entities.source_ip.as_deref(), Some("203.0.113.45"));
+        assert_eq!(
+            (sa.entities.user.as_deref(), sa.entities.process.as_deref()),
+            (None, None)
+        );
+        // An indicator found in the account field keeps the account.
+        let mut c = a.clone();
+        c.field = "user.name".into();
+        assert_eq!(signal_for(&c).entities.user.as_deref(), Some("root"));
     }
 
     #[test]
