@@ -79,6 +79,8 @@ pub(crate) struct Inner {
     pub(crate) durable: Durable,
     /// Stream consumers' committed positions: the WAL is kept from the lowest one.
     pub(crate) consumers: Consumers,
+    /// Doubt answers of query translation for the current searcher (see `translate`).
+    pub(crate) doubts: Mutex<crate::translate::DoubtAnswers>,
 }
 
 /// The embedded store: a WAL and a tantivy index in one directory.
@@ -200,6 +202,7 @@ impl EmbeddedStore {
             failure: Mutex::new(None),
             durable: Durable::new(last_seq),
             consumers,
+            doubts: Mutex::new(Default::default()),
         });
 
         let (writer_tx, writer_rx) = crossbeam_channel::bounded::<AppendJob>(1024);

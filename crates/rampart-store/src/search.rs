@@ -29,7 +29,9 @@ use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
 pub(crate) fn run(inner: &Inner, req: &SearchRequest) -> Result<SearchResponse, StoreError> {
     let started = Instant::now();
     let searcher = inner.reader.searcher();
-    let translated = Translator::new(&inner.fields, &searcher).translate(&req.search.filter)?;
+    let translated = Translator::new(&inner.fields, &searcher)
+        .with_shared_doubts(&inner.doubts)
+        .translate(&req.search.filter)?;
     let matcher = if translated.exact {
         None
     } else {

@@ -176,3 +176,37 @@ fn tenant_scoped_get_never_crosses_tenants() {
     );
     assert_eq!(store.get(None, globex.id).unwrap().unwrap(), *globex);
 }
+
+/// The store remembers whether a field holds other spellings of addresses between
+/// searches; that answer must follow the index: an address written IPv4-mapped or padded
+/// arrives later and the same search finds it too.
+#[test]
+fn other_spellings_of_an_address_are_found_when_they_arrive_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    let at = Timestamp::from_secs(1_700_000_000);
+    let with_ip = |label: &str, ip: &str| {
+        let mut e = common::event(label, "default", at);
+        e.set("source.ip", ip);
+        e
+    };
+    store.append(vec![with_ip("plain", "10.9.8.7")]).unwrap();
+    store.refresh().unwrap();
+    for q in ["source.ip:10.9.8.7", "source.ip:10.9.8.0/24"] {
+        let (total, found) = common::labels(&common::search(&store, None, q, 10));
+        assert_eq!((total, found), (1, vec!["plain".to_owned()]), "{q}");
+    }
+    store
+        .append(vec![
+            with_ip("mapped", "::ffff:10.9.8.7"),
+            with_ip("padded", " 10.9.8.7"),
+        ])
+        .unwrap();
+    store.refresh().unwrap();
+    for q in ["source.ip:10.9.8.7", "source.ip:10.9.8.0/24"] {
+        let (_, mut found) = common::labels(&common::search(&store, None, q, 10));
+        found.sort();
+        assert_eq!(found, ["mapped", "padded", "plain"], "{q}");
+    }
+    store.close().unwrap();
+}

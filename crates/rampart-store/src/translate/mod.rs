@@ -27,9 +27,9 @@ use tantivy::query::{
 use tantivy::schema::IndexRecordOption;
 use tantivy::{Searcher, Term};
 use terms::{
-    Num, bool_exists, could_match_number, json_bool_term, json_num_range_term, json_num_term,
-    json_regex, json_str_term, json_str_upper, nonstring_exists, parse_number, push_escaped,
-    wildcard_regex, word_pieces, words_query,
+    Num, bool_exists, could_match_number, json_bool_term, json_ipv4_net, json_num_range_term,
+    json_num_term, json_regex, json_str_term, json_str_upper, nonstring_exists, parse_number,
+    push_escaped, wildcard_regex, word_pieces, words_query,
 };
 
 /// A translated filter: the query, and whether it is exact.
@@ -79,9 +79,40 @@ fn target(field: &str) -> Target<'_> {
 /// (path, regex) → the compiled doubt query when it matches some document.
 type DoubtCache = std::collections::HashMap<(String, String), Option<Box<dyn Query>>>;
 
+/// Whether a doubt regex over a path matches any document, remembered for one searcher
+/// generation: the answer changes only when the index does, so the hundreds of queries of
+/// one retro-hunt, each with the same fields, scan a field's term dictionary once between
+/// them instead of once each.
+#[derive(Default)]
+pub(crate) struct DoubtAnswers {
+    generation: u64,
+    answers: std::collections::HashMap<(String, String), bool>,
+}
+
+impl DoubtAnswers {
+    /// Entries kept at most (a new generation, or this many, starts over).
+    const MAX: usize = 4096;
+
+    fn get(&self, generation: u64, key: &(String, String)) -> Option<bool> {
+        (self.generation == generation)
+            .then(|| self.answers.get(key).copied())
+            .flatten()
+    }
+
+    fn put(&mut self, generation: u64, key: (String, String), any: bool) {
+        if self.generation != generation || self.answers.len() >= Self::MAX {
+            self.answers.clear();
+            self.generation = generation;
+        }
+        self.answers.insert(key, any);
+    }
+}
+
 pub(crate) struct Translator<'a> {
     pub fields: &'a Fields,
     pub searcher: &'a Searcher,
+    /// The store's answers to doubt regexes, shared between searches.
+    shared: Option<&'a parking_lot::Mutex<DoubtAnswers>>,
     /// A field's doubt regex, compiled, when it matches some document, by (path, regex):
     /// a query with many values of one field (a retro-hunt's thousand addresses) compiles
     /// the regex and scans the term dictionary once instead of once per value.
@@ -93,8 +124,18 @@ impl<'a> Translator<'a> {
         Translator {
             fields,
             searcher,
+            shared: None,
             doubts: Default::default(),
         }
+    }
+
+    /// Remember doubt answers in (and take them from) `shared` across translations.
+    pub(crate) fn with_shared_doubts(
+        mut self,
+        shared: &'a parking_lot::Mutex<DoubtAnswers>,
+    ) -> Self {
+        self.shared = Some(shared);
+        self
     }
 }
 
@@ -414,9 +455,21 @@ impl Translator<'_> {
             .doubts
             .borrow_mut()
             .entry((path.to_owned(), re.to_owned()))
-            .or_insert_with(|| {
-                let q = self.json_regex_or_exists(path, re);
-                (!matches!(self.searcher.search(q.as_ref(), &Count), Ok(0))).then_some(q)
+            .or_insert_with_key(|key| {
+                let generation = self.searcher.generation().generation_id();
+                let known = self.shared.and_then(|m| m.lock().get(generation, key));
+                match known {
+                    Some(false) => None,
+                    Some(true) => Some(self.json_regex_or_exists(path, re)),
+                    None => {
+                        let q = self.json_regex_or_exists(path, re);
+                        let any = !matches!(self.searcher.search(q.as_ref(), &Count), Ok(0));
+                        if let Some(m) = self.shared {
+                            m.lock().put(generation, key.clone(), any);
+                        }
+                        any.then_some(q)
+                    }
+                }
             })
             .as_ref()
             .map(|q| q.box_clone());
@@ -444,37 +497,7 @@ impl Translator<'_> {
                 (Occur::Should, self.json_regex_or_exists(path, IP_VARIANTS)),
             ])));
         };
-        let octets = v4.octets();
-        let prefix = u32::from(cidr.prefix);
-        let mut re = String::new();
-        for (i, o) in octets.iter().enumerate() {
-            if i > 0 {
-                re.push_str("\\.");
-            }
-            let bits_before = 8 * i as u32;
-            if prefix >= bits_before + 8 {
-                re.push_str(&o.to_string());
-            } else if prefix <= bits_before {
-                re.push_str(OCTET);
-            } else {
-                // A partial octet: list the values it allows.
-                let keep = prefix - bits_before;
-                let mask = (0xffu32 << (8 - keep)) & 0xff;
-                let base = u32::from(*o) & mask;
-                let span = 1u32 << (8 - keep);
-                re.push('(');
-                for (k, v) in (base..base + span).enumerate() {
-                    if k > 0 {
-                        re.push('|');
-                    }
-                    re.push_str(&v.to_string());
-                }
-                re.push(')');
-            }
-        }
-        let Ok(addresses) = json_regex(f, path, &re) else {
-            return Translated::candidate(self.exists(path));
-        };
+        let addresses = json_ipv4_net(f, path, v4, cidr.prefix);
         let sure: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
             (Occur::Should, addresses),
             (Occur::Should, literal),
@@ -572,8 +595,6 @@ impl Translator<'_> {
     }
 }
 
-/// One decimal octet of a dotted IPv4 address, as Rust's parser accepts it.
-const OCTET: &str = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
 /// String values that may name an address in another spelling than the plain literal:
 /// padded with white space, or IPv6 (which also covers IPv4-mapped forms).
 const IP_VARIANTS: &str = "[ \t\r\n\u{b}\u{c}].*|.*[ \t\r\n\u{b}\u{c}]|.*:.*";

@@ -357,3 +357,277 @@ impl Query for JsonRegexQuery {
         ))
     }
 }
+
+/// The string values at a JSON path that are an address of an IPv4 network, written as a
+/// dotted quad without leading zeros (what `Cidr::contains` accepts of a string), decided
+/// byte by byte while the term dictionary is walked: unlike a regex, nothing is compiled
+/// per network, and branches of the dictionary leave the network as soon as an octet does.
+#[derive(Debug)]
+pub(super) struct Ipv4NetAutomaton {
+    /// The JSON term's key before the value: path bytes, end of path, string type.
+    prefix: Vec<u8>,
+    net: u32,
+    mask: u32,
+}
+
+/// Where [`Ipv4NetAutomaton`] is in a term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NetState {
+    /// Matched this many bytes of the key prefix.
+    Prefix(usize),
+    /// In the value: octets completed (`acc` holds them), the current octet's digits.
+    Addr {
+        octet: u8,
+        val: u16,
+        digits: u8,
+        acc: u32,
+    },
+    Dead,
+}
+
+const ADDR_START: NetState = NetState::Addr {
+    octet: 0,
+    val: 0,
+    digits: 0,
+    acc: 0,
+};
+
+impl Ipv4NetAutomaton {
+    pub(super) fn new(prefix: Vec<u8>, addr: std::net::Ipv4Addr, prefix_len: u8) -> Self {
+        let mask = match prefix_len.min(32) {
+            0 => 0,
+            n => u32::MAX << (32 - u32::from(n)),
+        };
+        Ipv4NetAutomaton {
+            prefix,
+            net: u32::from(addr) & mask,
+            mask,
+        }
+    }
+}
+
+impl tantivy_fst::Automaton for Ipv4NetAutomaton {
+    type State = NetState;
+
+    fn start(&self) -> NetState {
+        if self.prefix.is_empty() {
+            ADDR_START
+        } else {
+            NetState::Prefix(0)
+        }
+    }
+
+    fn is_match(&self, state: &NetState) -> bool {
+        match *state {
+            NetState::Addr {
+                octet: 3,
+                val,
+                digits,
+                acc,
+            } if digits > 0 => ((acc << 8) | u32::from(val)) & self.mask == self.net,
+            _ => false,
+        }
+    }
+
+    fn can_match(&self, state: &NetState) -> bool {
+        *state != NetState::Dead
+    }
+
+    fn accept(&self, state: &NetState, byte: u8) -> NetState {
+        match *state {
+            NetState::Dead => NetState::Dead,
+            NetState::Prefix(i) => match self.prefix.get(i) {
+                Some(&b) if b == byte && i + 1 == self.prefix.len() => ADDR_START,
+                Some(&b) if b == byte => NetState::Prefix(i + 1),
+                _ => NetState::Dead,
+            },
+            NetState::Addr {
+                octet,
+                val,
+                digits,
+                acc,
+            } => match byte {
+                b'0'..=b'9' => {
+                    let v = val * 10 + u16::from(byte - b'0');
+                    // No leading zero ("01"), no octet above 255.
+                    if (digits > 0 && val == 0) || v > 255 {
+                        NetState::Dead
+                    } else {
+                        NetState::Addr {
+                            octet,
+                            val: v,
+                            digits: digits + 1,
+                            acc,
+                        }
+                    }
+                }
+                b'.' if digits > 0 && octet < 3 => {
+                    let acc = (acc << 8) | u32::from(val);
+                    // The high bits known so far must be the network's (bits ≤ 24 here).
+                    let bits = 8 * (u32::from(octet) + 1);
+                    let covered = self.mask & (u32::MAX << (32 - bits));
+                    if (acc << (32 - bits)) & covered == self.net & covered {
+                        NetState::Addr {
+                            octet: octet + 1,
+                            val: 0,
+                            digits: 0,
+                            acc,
+                        }
+                    } else {
+                        NetState::Dead
+                    }
+                }
+                _ => NetState::Dead,
+            },
+        }
+    }
+}
+
+/// An IPv4 network over the string values at a JSON path (see [`Ipv4NetAutomaton`]).
+pub(super) fn json_ipv4_net(
+    f: Field,
+    path: &str,
+    addr: std::net::Ipv4Addr,
+    prefix_len: u8,
+) -> Box<dyn Query> {
+    let path_bytes = json_path_term(f, path).serialized_value_bytes().to_vec();
+    let mut prefix = path_bytes.clone();
+    prefix.push(b's');
+    Box::new(JsonIpv4NetQuery {
+        field: f,
+        path_bytes,
+        automaton: Arc::new(Ipv4NetAutomaton::new(prefix, addr, prefix_len)),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct JsonIpv4NetQuery {
+    field: Field,
+    path_bytes: Vec<u8>,
+    automaton: Arc<Ipv4NetAutomaton>,
+}
+
+impl Query for JsonIpv4NetQuery {
+    fn weight(&self, _scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(
+            AutomatonWeight::<Ipv4NetAutomaton>::new_for_json_path(
+                self.field,
+                self.automaton.clone(),
+                &self.path_bytes,
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod ipv4_net_tests {
+    use super::Ipv4NetAutomaton;
+    use std::net::Ipv4Addr;
+    use tantivy_fst::Automaton;
+
+    fn matches(a: &Ipv4NetAutomaton, s: &[u8]) -> bool {
+        let mut st = a.start();
+        for &b in s {
+            st = a.accept(&st, b);
+            if !a.can_match(&st) {
+                return false;
+            }
+        }
+        a.is_match(&st)
+    }
+
+    /// The reference: a strict dotted quad (no leading zeros) inside the network.
+    fn reference(s: &str, net: Ipv4Addr, len: u8) -> bool {
+        let parts: Vec<&str> = s.split('.').collect();
+        if parts.len() != 4
+            || parts.iter().any(|p| {
+                p.is_empty()
+                    || p.len() > 3
+                    || !p.bytes().all(|b| b.is_ascii_digit())
+                    || (p.len() > 1 && p.starts_with('0'))
+            })
+        {
+            return false;
+        }
+        let Ok(ip) = s.parse::<Ipv4Addr>() else {
+            return false;
+        };
+        let mask = if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(len))
+        };
+        u32::from(ip) & mask == u32::from(net) & mask
+    }
+
+    #[test]
+    fn agrees_with_a_strict_parse_on_addresses_and_near_misses() {
+        let nets: [(Ipv4Addr, u8); 7] = [
+            (Ipv4Addr::new(10, 1, 2, 0), 24),
+            (Ipv4Addr::new(10, 1, 16, 0), 20),
+            (Ipv4Addr::new(192, 168, 1, 77), 32),
+            (Ipv4Addr::new(172, 16, 0, 0), 12),
+            (Ipv4Addr::new(0, 0, 0, 0), 0),
+            (Ipv4Addr::new(10, 1, 2, 128), 25),
+            (Ipv4Addr::new(203, 0, 113, 45), 31),
+        ];
+        let mut values: Vec<String> = vec![
+            "10.1.2.3",
+            "10.1.2.255",
+            "10.1.3.0",
+            "10.1.2.256",
+            "10.1.2",
+            "10.1.2.3.4",
+            "10.1.2.03",
+            "010.1.2.3",
+            "10.1.02.3",
+            "10.1.2.",
+            ".10.1.2.3",
+            "10.1.2.3 ",
+            "10.1.17.200",
+            "10.1.31.255",
+            "10.1.32.0",
+            "10.1.15.255",
+            "192.168.1.77",
+            "192.168.1.78",
+            "172.31.255.255",
+            "172.32.0.0",
+            "172.15.9.9",
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.1.2.127",
+            "10.1.2.128",
+            "203.0.113.44",
+            "203.0.113.46",
+            "1.2.3.4a",
+            "a1.2.3.4",
+            "",
+            "1..2.3",
+            "999.1.1.1",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        for a in 0..=255u8 {
+            values.push(format!("10.1.{a}.7"));
+            values.push(format!("203.0.113.{a}"));
+        }
+        for (net, len) in nets {
+            let a = Ipv4NetAutomaton::new(Vec::new(), net, len);
+            for v in &values {
+                assert_eq!(
+                    matches(&a, v.as_bytes()),
+                    reference(v, net, len),
+                    "{v:?} in {net}/{len}"
+                );
+            }
+            // With a key prefix, only keys that start with it match.
+            let p = Ipv4NetAutomaton::new(b"source.ip\0s".to_vec(), net, len);
+            assert_eq!(
+                matches(&p, format!("source.ip\0s{net}").as_bytes()),
+                reference(&net.to_string(), net, len)
+            );
+            assert!(!matches(&p, format!("source.ix\0s{net}").as_bytes()));
+        }
+    }
+}
