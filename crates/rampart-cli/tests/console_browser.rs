@@ -18,6 +18,29 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The text of element `id` once it contains `needle`, or after `secs` whatever it holds.
+/// Between reads, `again` (an element id) is clicked when given: a view whose data arrives
+/// behind ingest (detection, triage, intel) is asked again.
+async fn text_with(
+    client: &fantoccini::Client,
+    id: &str,
+    needle: &str,
+    secs: u64,
+    again: Option<&str>,
+) -> Result<String, fantoccini::error::CmdError> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let text = client.find(Locator::Id(id)).await?.text().await?;
+        if text.contains(needle) || Instant::now() > deadline {
+            return Ok(text);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Some(again) = again {
+            client.find(Locator::Id(again)).await?.click().await?;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_signs_in_and_searches_demo_data() {
     if !have("chromedriver") || !std::path::Path::new("/usr/bin/chromium").exists() {
@@ -88,14 +111,7 @@ async fn console_signs_in_and_searches_demo_data() {
         q.send_keys("source.ip:203.0.113.45 | stats count() by event.outcome")
             .await?;
         client.find(Locator::Id("run")).await?.click().await?;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let text = loop {
-            let text = client.find(Locator::Id("results")).await?.text().await?;
-            if text.contains("failure") || Instant::now() > deadline {
-                break text;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let text = text_with(&client, "results", "failure", 15, None).await?;
         let shot = client.screenshot().await?;
         let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-search.png");
         std::fs::write(&out, shot).ok();
@@ -107,16 +123,7 @@ async fn console_signs_in_and_searches_demo_data() {
             .await?
             .click()
             .await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let alerts = loop {
-            let text = client.find(Locator::Id("aresults")).await?.text().await?;
-            if text.contains("SSH Brute Force") || Instant::now() > deadline {
-                break text;
-            }
-            // Detection and triage run behind ingest: ask again.
-            client.find(Locator::Id("arun")).await?.click().await?;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        };
+        let alerts = text_with(&client, "aresults", "SSH Brute Force", 30, Some("arun")).await?;
         let row = client
             .find(Locator::XPath(
                 "//tr[contains(@class,'alert')][td[contains(.,'SSH Brute Force From One Source')]]",
@@ -165,26 +172,12 @@ async fn console_signs_in_and_searches_demo_data() {
 
         // The Intel view: the demo feed's attacker address was sighted in the stream.
         client.find(Locator::Id("nav-intel")).await?.click().await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let sightings = loop {
-            let text = client.find(Locator::Id("isightings")).await?.text().await?;
-            if text.contains("203.0.113.45") || Instant::now() > deadline {
-                break text;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            client.find(Locator::Id("nav-intel")).await?.click().await?;
-        };
+        let sightings =
+            text_with(&client, "isightings", "203.0.113.45", 30, Some("nav-intel")).await?;
         let ivalue = client.find(Locator::Id("ivalue")).await?;
         ivalue.send_keys("198.51").await?;
         client.find(Locator::Id("irun")).await?.click().await?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let indicators = loop {
-            let text = client.find(Locator::Id("iresults")).await?.text().await?;
-            if text.contains("198.51.100.23") || Instant::now() > deadline {
-                break text;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let indicators = text_with(&client, "iresults", "198.51.100.23", 10, None).await?;
         let shot = client.screenshot().await?;
         let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-intel.png");
         std::fs::write(&out, shot).ok();
