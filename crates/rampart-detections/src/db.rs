@@ -29,17 +29,17 @@ pub(crate) struct BatchWrite<'a> {
     pub seq: Option<u64>,
     /// Engine snapshots to store (name, bytes); the others stay as they are.
     pub state: &'a [(&'a str, &'a [u8])],
-    pub triage: TriageWrite<'a>,
+    pub triage: TriageWrite,
 }
 
 /// What a batch does to triage's position.
-pub(crate) enum TriageWrite<'a> {
+pub(crate) enum TriageWrite {
     /// No triage: its position follows the detections (a triage enabled later starts at
     /// the newest detection instead of replaying history).
     Follow,
-    /// Triage is on: the new detections join the pending range, whose signal counts per
-    /// rule before it was triaged are these.
-    Pending(&'a std::collections::BTreeMap<String, u64>),
+    /// Triage is on and follows the detections on its own thread (`feed::run`): the
+    /// batch leaves its position alone.
+    Untouched,
 }
 
 /// What [`DetectionStore::write_batch`] wrote.

@@ -20,7 +20,7 @@ use rampart_triage::{Entities, Level, Signal, SignalSource, Triage};
 
 use crate::db::DetectionStore;
 use crate::error::DetectionsError;
-use crate::metrics::WorkerMetrics;
+use crate::metrics::{StopFlag, WorkerMetrics};
 use crate::record::{DetectionData, DetectionKind};
 use crate::state::{Pending, TriagePosition};
 
@@ -123,6 +123,8 @@ pub(crate) struct TriageFeed<'a> {
     position: TriagePosition,
     /// The pending range comes from an earlier run: it may have been triaged already.
     uncertain: bool,
+    /// The pending range's detections when they were just read to mark it.
+    ready: Option<Vec<crate::record::Detection>>,
 }
 
 impl<'a> TriageFeed<'a> {
@@ -140,40 +142,43 @@ impl<'a> TriageFeed<'a> {
             metrics,
             position,
             uncertain,
+            ready: None,
         };
         feed.publish_pending();
         Ok(feed)
     }
 
     fn publish_pending(&self) {
-        let pending = self.position.pending.as_ref().map_or(0, |p| {
-            u64::try_from(p.to_id - self.position.done_id).unwrap_or(0)
-        });
-        self.metrics
-            .triage
+        let t = &self.metrics.triage;
+        let newest = self
+            .position
             .pending
-            .store(pending, Ordering::Relaxed);
+            .as_ref()
+            .map_or(self.position.done_id, |p| p.to_id);
+        t.newest_id.fetch_max(newest, Ordering::Relaxed);
+        t.done_id.store(self.position.done_id, Ordering::Relaxed);
     }
 
     /// The pending mark to write with a batch of `detections`: the current one plus, for
     /// rules it does not know yet, triage's counts now (nothing of the batch is sent yet).
-    pub fn before_batch(&self, detections: &[(u64, DetectionData)]) -> BTreeMap<String, u64> {
+    /// The pending mark for a range of detections of the rules `rule_ids`: the current
+    /// one plus, for rules it does not know yet, triage's counts now (nothing of the range
+    /// is sent yet).
+    fn before<'r>(&self, rule_ids: impl Iterator<Item = &'r str> + Clone) -> BTreeMap<String, u64> {
         let mut before = self
             .position
             .pending
             .as_ref()
             .map(|p| p.before.clone())
             .unwrap_or_default();
-        let missing = detections
-            .iter()
-            .any(|(_, d)| !before.contains_key(&d.rule_id));
+        let missing = rule_ids.clone().any(|r| !before.contains_key(r));
         if missing {
             match signal_counts(self.triage) {
                 Ok(counts) => {
-                    for (_, d) in detections {
+                    for r in rule_ids {
                         before
-                            .entry(d.rule_id.clone())
-                            .or_insert_with(|| counts.get(&d.rule_id).copied().unwrap_or(0));
+                            .entry(r.to_owned())
+                            .or_insert_with(|| counts.get(r).copied().unwrap_or(0));
                     }
                 }
                 // Rules left out are not used to decide after a crash (see `catch_up`).
@@ -183,12 +188,29 @@ impl<'a> TriageFeed<'a> {
         before
     }
 
-    /// The batch's detections were committed as pending up to `last_id` with `before`.
-    pub fn batch_written(&mut self, last_id: Option<i64>, before: BTreeMap<String, u64>) {
-        if let Some(to_id) = last_id {
-            self.position.pending = Some(Pending { to_id, before });
-            self.publish_pending();
+    /// When nothing is pending, mark the next range of at most `max` new detections as
+    /// pending (triage's counts for its rules read first); whether there was one.
+    pub fn next_range(&mut self, max: i64) -> Result<bool, DetectionsError> {
+        if self.position.pending.is_some() {
+            return Ok(true);
         }
+        let newest = self.db.newest_detection_id()?;
+        let done = self.position.done_id;
+        self.metrics
+            .triage
+            .newest_id
+            .fetch_max(newest, Ordering::Relaxed);
+        if newest <= done {
+            return Ok(false);
+        }
+        let to_id = newest.min(done.saturating_add(max.max(1)));
+        let detections = self.db.detections_between(done, to_id)?;
+        let before = self.before(detections.iter().map(|d| d.data.rule_id.as_str()));
+        self.db.triage_pending(to_id, &before)?;
+        self.position.pending = Some(Pending { to_id, before });
+        self.uncertain = false;
+        self.ready = Some(detections);
+        Ok(true)
     }
 
     /// Triage the pending range, if any. Errors are counted and the range stays pending
@@ -198,10 +220,13 @@ impl<'a> TriageFeed<'a> {
             return true;
         };
         let t = &self.metrics.triage;
-        let detections = match self
-            .db
-            .detections_between(self.position.done_id, pending.to_id)
-        {
+        let read = match self.ready.take() {
+            Some(d) => Ok(d),
+            None => self
+                .db
+                .detections_between(self.position.done_id, pending.to_id),
+        };
+        let detections = match read {
             Ok(d) => d,
             Err(e) => {
                 t.errors.fetch_add(1, Ordering::Relaxed);
@@ -314,6 +339,43 @@ impl<'a> TriageFeed<'a> {
     }
 }
 
+/// Detections given to triage in one `Triage::process` call at most.
+const MAX_RANGE: i64 = 5_000;
+
+/// The triage thread: gives every stored detection to triage exactly once, in ranges, on
+/// its own thread so that detection never waits for triage. Runs until `stop`, then hands
+/// over what is stored by then (the detection worker has stopped before).
+pub(crate) fn run(triage: &Triage, db: &DetectionStore, metrics: &WorkerMetrics, stop: &StopFlag) {
+    let mut feed = match TriageFeed::open(triage, db, metrics) {
+        Ok(f) => f,
+        Err(e) => {
+            metrics.error("reading the triage position", &e);
+            return;
+        }
+    };
+    loop {
+        // A range left pending (by an earlier run, or a failed call) is settled first.
+        if !feed.catch_up(stop) {
+            if stop.wait(std::time::Duration::from_secs(1)) {
+                return;
+            }
+            continue;
+        }
+        match feed.next_range(MAX_RANGE) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => metrics.error("reading detections to triage", &e),
+        }
+        if stop.is_stopped() || stop.wait(std::time::Duration::from_millis(100)) {
+            // Stopping: hand over what is stored, then end (on an error, the next start
+            // takes it from the recorded position).
+            if !matches!(feed.next_range(MAX_RANGE), Ok(true)) {
+                return;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -408,17 +470,17 @@ mod tests {
             ];
             {
                 let mut feed = TriageFeed::open(&triage, &db, &metrics).unwrap();
-                let before = feed.before_batch(&batch);
-                let written = db
-                    .write_batch(&BatchWrite {
-                        detections: &batch,
-                        consumer: "detection",
-                        seq: Some(2),
-                        state: &[],
-                        triage: TriageWrite::Pending(&before),
-                    })
-                    .unwrap();
-                feed.batch_written(written.last_id, before);
+                db.write_batch(&BatchWrite {
+                    detections: &batch,
+                    consumer: "detection",
+                    seq: Some(2),
+                    state: &[],
+                    triage: TriageWrite::Untouched,
+                })
+                .unwrap();
+                // The triage thread marks the new range pending, then dies (before or
+                // after triage committed it).
+                assert!(feed.next_range(100).unwrap());
                 if triaged_before_crash {
                     // Triage committed, then the process died before the mark was cleared.
                     let signals = batch.iter().map(|(_, d)| signal_of(d)).collect();

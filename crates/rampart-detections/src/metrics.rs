@@ -50,8 +50,10 @@ pub struct TriageMetrics {
     pub replayed: AtomicU64,
     /// Pending ranges found already triaged after a restart (not re-sent).
     pub already_done: AtomicU64,
-    /// Detections stored but not yet triaged.
-    pub pending: AtomicU64,
+    /// The newest detection id stored (by the worker, or read by the triage thread).
+    pub newest_id: std::sync::atomic::AtomicI64,
+    /// Triage has every detection up to this id.
+    pub done_id: std::sync::atomic::AtomicI64,
     pub errors: AtomicU64,
 }
 
@@ -183,7 +185,13 @@ impl WorkerMetrics {
                 risk_alerts: get(&t.risk_alerts),
                 replayed: get(&t.replayed),
                 already_done: get(&t.already_done),
-                pending: get(&t.pending),
+                // Detections stored but not yet triaged.
+                pending: u64::try_from(
+                    t.newest_id
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(t.done_id.load(Ordering::Relaxed)),
+                )
+                .unwrap_or(0),
                 errors: get(&t.errors),
             },
         }

@@ -91,13 +91,16 @@ pub struct DetectionService {
     metrics: Arc<WorkerMetrics>,
     stop: Arc<StopFlag>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The triage thread, stopped after the others so that it hands over their last
+    /// detections.
+    feed: Mutex<Option<(Arc<StopFlag>, JoinHandle<()>)>>,
 }
 
 impl DetectionService {
     /// Open `<data_dir>/detections.db`, register the `detection` consumer on `store` and start
     /// the threads. The first rule load runs in the background; detection starts after it
     /// (events accepted meanwhile wait in the store's stream, counted as lag). With
-    /// `triage`, every detection is also handed to it, once per batch.
+    /// `triage`, every detection is also handed to it exactly once, by a thread of its own.
     pub fn start(
         store: &dyn EventStore,
         data_dir: &Path,
@@ -166,6 +169,7 @@ impl DetectionService {
             ..WorkerOptions::default()
         };
         let (d, r, m, s) = (db.clone(), rules.clone(), metrics.clone(), stop.clone());
+        let triage_on = triage.is_some();
         let spawned = std::thread::Builder::new()
             .name("detection".into())
             .spawn(move || {
@@ -175,7 +179,7 @@ impl DetectionService {
                     metrics: &m,
                     stop: &s,
                     options,
-                    triage: triage.as_deref(),
+                    triage_on,
                 }
                 .run(consumer)
             });
@@ -189,12 +193,31 @@ impl DetectionService {
                 });
             }
         }
+        let mut feed = None;
+        if let Some(triage) = triage {
+            let feed_stop = Arc::new(StopFlag::default());
+            let (d, m, s) = (db.clone(), metrics.clone(), feed_stop.clone());
+            let spawned = std::thread::Builder::new()
+                .name("triage-feed".into())
+                .spawn(move || crate::feed::run(&triage, &d, &m, &s));
+            match spawned {
+                Ok(h) => feed = Some((feed_stop, h)),
+                Err(source) => {
+                    stop.stop();
+                    return Err(DetectionsError::Thread {
+                        what: "triage feed",
+                        source,
+                    });
+                }
+            }
+        }
         Ok(Arc::new(DetectionService {
             db,
             rules,
             metrics,
             stop,
             threads: Mutex::new(threads),
+            feed: Mutex::new(feed),
         }))
     }
 
@@ -205,6 +228,12 @@ impl DetectionService {
         for t in threads {
             if t.join().is_err() {
                 tracing::error!("a detection thread panicked");
+            }
+        }
+        if let Some((feed_stop, t)) = self.feed.lock().take() {
+            feed_stop.stop();
+            if t.join().is_err() {
+                tracing::error!("the triage feed thread panicked");
             }
         }
     }

@@ -48,7 +48,7 @@ pub(crate) fn put_engine_state(
 /// Apply a batch's effect on triage's position, in the batch's transaction.
 pub(crate) fn write_triage(
     tx: &Transaction<'_>,
-    write: &TriageWrite<'_>,
+    write: &TriageWrite,
     last_id: Option<i64>,
     now: i64,
 ) -> Result<(), DetectionsError> {
@@ -56,6 +56,7 @@ pub(crate) fn write_triage(
         return Ok(());
     };
     match write {
+        TriageWrite::Untouched => 0,
         TriageWrite::Follow => tx
             .execute(
                 "INSERT INTO triage_state (id, done_id, updated) VALUES (1, ?1, ?2) \
@@ -64,19 +65,6 @@ pub(crate) fn write_triage(
                 params![last_id, now],
             )
             .map_err(DetectionsError::sql("moving the triage position"))?,
-        TriageWrite::Pending(before) => tx
-            .execute(
-                "INSERT INTO triage_state (id, done_id, pending_to, pending_before, updated) \
-                 VALUES (1, 0, ?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET \
-                 pending_to = excluded.pending_to, pending_before = excluded.pending_before, \
-                 updated = excluded.updated",
-                params![
-                    last_id,
-                    serde_json::to_string(before).unwrap_or_else(|_| "{}".to_owned()),
-                    now
-                ],
-            )
-            .map_err(DetectionsError::sql("recording the pending triage range"))?,
     };
     Ok(())
 }
@@ -149,6 +137,38 @@ impl DetectionStore {
     }
 
     /// Record that triage has every detection up to `id`.
+    /// Mark `(done_id, to_id]` as being given to triage, with triage's signal counts per
+    /// rule of the range read before (see `feed`).
+    pub(crate) fn triage_pending(
+        &self,
+        to_id: i64,
+        before: &BTreeMap<String, u64>,
+    ) -> Result<(), DetectionsError> {
+        self.writer
+            .lock()
+            .execute(
+                "UPDATE triage_state SET pending_to = ?1, pending_before = ?2, updated = ?3 \
+                 WHERE id = 1",
+                params![
+                    to_id,
+                    serde_json::to_string(before).unwrap_or_else(|_| "{}".to_owned()),
+                    rampart_model::Timestamp::now().nanos()
+                ],
+            )
+            .map_err(DetectionsError::sql("recording the pending triage range"))?;
+        Ok(())
+    }
+
+    /// The id of the newest detection (0 without any).
+    pub(crate) fn newest_detection_id(&self) -> Result<i64, DetectionsError> {
+        self.writer
+            .lock()
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM detections", [], |r| {
+                r.get(0)
+            })
+            .map_err(DetectionsError::sql("reading the newest detection"))
+    }
+
     pub(crate) fn triage_done(&self, id: i64) -> Result<(), DetectionsError> {
         self.writer
             .lock()
@@ -224,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn state_and_triage_position_commit_with_the_batch() {
+    fn state_commits_with_the_batch_and_triage_marks_its_own_ranges() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.db");
         let db = DetectionStore::open(&path).unwrap();
@@ -239,19 +259,23 @@ mod tests {
                 consumer: "detection",
                 seq: Some(3),
                 state: &[("correlation", b"{\"x\":1}")],
-                triage: TriageWrite::Pending(&before),
+                triage: TriageWrite::Untouched,
             })
             .unwrap();
-        assert_eq!((written.inserted, written.last_id), (2, Some(3)));
+        assert_eq!(written.inserted, 2);
         // A write between batches keeps the recorded sequence number of the state.
         db.write_batch(&BatchWrite {
             detections: &[],
             consumer: "detection",
             seq: None,
             state: &[("correlation", b"{\"x\":2}")],
-            triage: TriageWrite::Pending(&before),
+            triage: TriageWrite::Untouched,
         })
         .unwrap();
+        // The batches left triage's position alone; its own thread marks the range.
+        assert_eq!(db.triage_position().unwrap().pending, None);
+        assert_eq!(db.newest_detection_id().unwrap(), 3);
+        db.triage_pending(3, &before).unwrap();
         drop(db);
         let db = DetectionStore::open(&path).unwrap();
         assert_eq!(db.consumer_seq("detection").unwrap(), 3);

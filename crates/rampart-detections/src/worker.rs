@@ -1,10 +1,11 @@
-//! The live detection worker: reads the event store's durable stream, evaluates each event against the active rules, correlations and baselines, stores detections crash-safely and hands them to triage.
+//! The live detection worker: reads the event store's durable stream, evaluates each event against the active rules, correlations and baselines, and stores detections crash-safely for triage.
 //!
 //! Per batch: poll the consumer; per event, evaluate the Sigma rules, feed the matches to
 //! the correlation engine and the event to the baseline engine; write the detections, the
 //! batch's last sequence number and the engines' snapshots in one SQLite transaction; then
-//! commit the consumer, then triage (see `feed`). A crash after the SQLite commit but
-//! before the consumer commit redelivers the batch on restart; events at or below the
+//! commit the consumer. Triage takes the stored detections on its own thread (`feed`).
+//! A crash after the SQLite commit but before the consumer commit redelivers the batch on
+//! restart; events at or below the
 //! recorded sequence number are then skipped, and the engines restart from the snapshot
 //! taken at exactly that number, so no detection is written twice, none is lost, and a
 //! correlation window spanning the restart counts every event once.
@@ -20,12 +21,10 @@ use rampart_detect::Matches;
 use rampart_detect::baseline::BaselineEngine;
 use rampart_model::{DEFAULT_TENANT, Event, Timestamp};
 use rampart_store::EventConsumer;
-use rampart_triage::Triage;
 
 pub use crate::metrics::{StopFlag, TriageStatus, WorkerMetrics, WorkerStatus};
 
 use crate::db::{BatchWrite, DetectionStore, TriageWrite};
-use crate::feed::TriageFeed;
 use crate::record::DetectionData;
 use crate::rules::{ActiveRules, FreshEngines, RuleBook};
 
@@ -273,7 +272,8 @@ pub struct Worker<'a> {
     pub metrics: &'a WorkerMetrics,
     pub stop: &'a StopFlag,
     pub options: WorkerOptions,
-    pub triage: Option<&'a Triage>,
+    /// Triage runs (on its own thread, `feed::run`): batches leave its position alone.
+    pub triage_on: bool,
 }
 
 impl Worker<'_> {
@@ -285,7 +285,7 @@ impl Worker<'_> {
             metrics,
             stop,
             options,
-            triage,
+            triage_on,
         } = self;
         while !rules.status().ready {
             if stop.wait(Duration::from_millis(50)) {
@@ -326,21 +326,6 @@ impl Worker<'_> {
         };
         engines.publish(metrics);
         drop(stored);
-        let mut feed = match triage.map(|t| TriageFeed::open(t, db, metrics)).transpose() {
-            Ok(f) => f,
-            Err(e) => {
-                metrics.error("reading the triage position", &e);
-                return;
-            }
-        };
-        // A range left pending by an earlier run is settled before anything joins it.
-        if let Some(f) = feed.as_mut() {
-            while !f.catch_up(stop) {
-                if stop.wait(Duration::from_secs(1)) {
-                    return;
-                }
-            }
-        }
         metrics
             .committed_seq
             .store(consumer.committed(), Ordering::Relaxed);
@@ -447,7 +432,6 @@ impl Worker<'_> {
             if (pending.is_some() || ticked) && due {
                 let new_seq = pending;
                 let state = engines.changed_state(metrics);
-                let before = feed.as_ref().map(|f| f.before_batch(&found));
                 let refs: Vec<(&str, &[u8])> = state
                     .iter()
                     .map(|(n, b)| (n.as_str(), b.as_slice()))
@@ -457,9 +441,10 @@ impl Worker<'_> {
                     consumer: CONSUMER,
                     seq: new_seq,
                     state: &refs,
-                    triage: match &before {
-                        Some(b) => TriageWrite::Pending(b),
-                        None => TriageWrite::Follow,
+                    triage: if triage_on {
+                        TriageWrite::Untouched
+                    } else {
+                        TriageWrite::Follow
                     },
                 };
                 let started = Instant::now();
@@ -486,6 +471,11 @@ impl Worker<'_> {
                 if !state.is_empty() {
                     metrics.state_writes.fetch_add(1, Ordering::Relaxed);
                 }
+                if let Some(id) = written.last_id.filter(|_| triage_on) {
+                    // Before the stream position moves: whoever sees detection caught up
+                    // sees these waiting for triage.
+                    metrics.triage.newest_id.fetch_max(id, Ordering::Relaxed);
+                }
                 let inserted = written.inserted as u64;
                 metrics
                     .detections_written
@@ -493,9 +483,6 @@ impl Worker<'_> {
                 metrics
                     .detections_total
                     .fetch_add(inserted, Ordering::Relaxed);
-                if let (Some(f), Some(b)) = (feed.as_mut(), before) {
-                    f.batch_written(written.last_id, b);
-                }
                 found.clear();
                 pending = None;
                 ticked = false;
@@ -510,9 +497,6 @@ impl Worker<'_> {
                         Err(e) => metrics.error("committing the event stream position", &e),
                     }
                 }
-            }
-            if let Some(f) = feed.as_mut() {
-                f.catch_up(stop);
             }
             if stopping {
                 return;
@@ -662,7 +646,7 @@ mod tests {
             metrics: &metrics,
             stop: &stop,
             options,
-            triage: None,
+            triage_on: false,
         }
         .run(Box::new(consumer));
         (
