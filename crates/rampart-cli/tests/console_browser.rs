@@ -145,8 +145,8 @@ async fn console_signs_in_and_searches_demo_data() {
         let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-alerts.png");
         std::fs::write(&out, shot).ok();
 
-        // The Incidents view: the brute force and what followed on bastion01 form one
-        // group; opening it lists its alerts.
+        // The Incidents view: the brute force, the intel hit and what followed on bastion01
+        // form one group, named after its worst alert; opening it lists its alerts.
         client
             .find(Locator::Id("nav-incidents"))
             .await?
@@ -155,7 +155,7 @@ async fn console_signs_in_and_searches_demo_data() {
         let group_row = client
             .wait()
             .for_element(Locator::XPath(
-                "//tr[contains(@class,'group')][td[contains(.,'bastion01')]]",
+                "//tr[contains(@class,'group')][td[contains(.,'SSH Brute Force')]]",
             ))
             .await?;
         let incidents = client.find(Locator::Id("gresults")).await?.text().await?;
@@ -197,12 +197,14 @@ async fn console_signs_in_and_searches_demo_data() {
     let (text, alerts, detail, has_close, risk, (incidents, group_detail, sightings, indicators)) =
         result.expect("browser steps");
     assert!(
-        incidents.contains("bastion01") && incidents.contains("credential_access"),
+        incidents.contains("SSH Brute Force") && incidents.contains("credential_access"),
         "incidents view: {incidents}"
     );
     assert!(
-        group_detail.contains("SSH Brute Force") && group_detail.contains("203.0.113.45"),
-        "incident detail lists its alerts: {group_detail}"
+        group_detail.contains("host=bastion01")
+            && group_detail.contains("203.0.113.45")
+            && group_detail.contains("Threat intel: known-bad ipv4 seen"),
+        "the incident holds the brute force, the intel hit and the host: {group_detail}"
     );
     assert!(
         sightings.contains("203.0.113.45")

@@ -256,6 +256,20 @@ fn find(
     .ctx("search groups by tactic chain")
 }
 
+/// A group's title: its most important alert's title and main entity. A group takes the
+/// title of each alert that raises its priority, so an incident is named after the worst
+/// thing in it, not after whatever happened to come first.
+fn title_of(p: &Placement<'_>) -> String {
+    let subject = p
+        .entities
+        .iter()
+        .find(|(k, _)| *k != EntityKind::Process && *k != EntityKind::FileHash)
+        .or_else(|| p.entities.iter().next())
+        .map(|(_, v)| format!(" on {v}"))
+        .unwrap_or_default();
+    format!("{}{subject}", p.title)
+}
+
 /// Put a new alert in its group, creating one when no open group is related.
 pub(crate) fn place(
     conn: &Connection,
@@ -285,6 +299,7 @@ pub(crate) fn place(
                 .prepare_cached(
                     "UPDATE alert_groups SET first_seen = MIN(first_seen, ?2), \
                  last_seen = MAX(last_seen, ?2), max_level = MAX(max_level, ?3), \
+                 title = CASE WHEN ?4 > max_priority THEN ?7 ELSE title END, \
                  max_priority = MAX(max_priority, ?4), alert_count = alert_count + 1, \
                  tactics = ?5, tactic_max = ?6 WHERE id = ?1 RETURNING last_seen, entities_seen",
                 )
@@ -297,7 +312,8 @@ pub(crate) fn place(
                         p.level.rank(),
                         p.priority,
                         to_json(&names),
-                        max
+                        max,
+                        title_of(p)
                     ],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
@@ -305,13 +321,6 @@ pub(crate) fn place(
             (Placed::Joined(id), seen)
         }
         None => {
-            let subject = p
-                .entities
-                .iter()
-                .find(|(k, _)| *k != EntityKind::Process && *k != EntityKind::FileHash)
-                .or_else(|| p.entities.iter().next())
-                .map(|(_, v)| format!(" on {v}"))
-                .unwrap_or_default();
             let names: Vec<&str> = alert_tactics.iter().map(|(_, t)| *t).collect();
             conn.prepare_cached(
                 "INSERT INTO alert_groups (tenant, title, first_seen, last_seen, max_level, \
@@ -321,7 +330,7 @@ pub(crate) fn place(
             .ctx("prepare a group insert")?
             .execute(params![
                 p.tenant,
-                format!("{}{subject}", p.title),
+                title_of(p),
                 p.time.0,
                 p.level.rank(),
                 p.priority,
@@ -560,7 +569,8 @@ mod tests {
             .expect("groups");
         assert_eq!(page.total, 1);
         let g = &page.groups[0];
-        assert_eq!(g.title, "r1 title on ws01");
+        // Named after its highest-priority alert (r2, high), not the first one (r1).
+        assert_eq!(g.title, "r2 title on ws01");
         assert_eq!((g.max_level, g.open_alerts), (Level::High, 3));
         assert_eq!((g.first_seen, g.last_seen), (at(0), at(2 * hour)));
         let values: Vec<&str> = g.entities.iter().map(|e| e.value.as_str()).collect();
