@@ -293,6 +293,17 @@ async fn wait_for_signal() {
     }
 }
 
+/// A service that is off must not pin the WAL: drop its stream consumer `name`.
+fn release_consumer(store: &Arc<dyn EventStore>, name: &str, service: &str) -> anyhow::Result<()> {
+    if store
+        .remove_consumer(name)
+        .with_context(|| format!("removing the {service} stream consumer"))?
+    {
+        tracing::info!("{service} is off: its stream position was removed");
+    }
+    Ok(())
+}
+
 /// Triage and, when enabled, live detection and threat intel over `store`.
 pub(crate) struct Services {
     pub triage: Arc<rampart_triage::Triage>,
@@ -329,12 +340,7 @@ pub(crate) fn start_services(
             .context("starting detection")?,
         )
     } else {
-        if store
-            .remove_consumer(rampart_detections::CONSUMER)
-            .context("removing the detection stream consumer")?
-        {
-            tracing::info!("detection is off: its stream position was removed");
-        }
+        release_consumer(store, rampart_detections::CONSUMER, "detection")?;
         None
     };
     // Threat intel matches the same stream on its own consumer and polls its feeds; every
@@ -351,12 +357,7 @@ pub(crate) fn start_services(
             }
         }
     } else {
-        if store
-            .remove_consumer(rampart_intel::CONSUMER)
-            .context("removing the intel stream consumer")?
-        {
-            tracing::info!("threat intel is off: its stream position was removed");
-        }
+        release_consumer(store, rampart_intel::CONSUMER, "threat intel")?;
         None
     };
     Ok(Services {

@@ -159,33 +159,19 @@ impl<'a> TriageFeed<'a> {
         t.done_id.store(self.position.done_id, Ordering::Relaxed);
     }
 
-    /// The pending mark to write with a batch of `detections`: the current one plus, for
-    /// rules it does not know yet, triage's counts now (nothing of the batch is sent yet).
-    /// The pending mark for a range of detections of the rules `rule_ids`: the current
-    /// one plus, for rules it does not know yet, triage's counts now (nothing of the range
-    /// is sent yet).
-    fn before<'r>(&self, rule_ids: impl Iterator<Item = &'r str> + Clone) -> BTreeMap<String, u64> {
-        let mut before = self
-            .position
-            .pending
-            .as_ref()
-            .map(|p| p.before.clone())
-            .unwrap_or_default();
-        let missing = rule_ids.clone().any(|r| !before.contains_key(r));
-        if missing {
-            match signal_counts(self.triage) {
-                Ok(counts) => {
-                    for r in rule_ids {
-                        before
-                            .entry(r.to_owned())
-                            .or_insert_with(|| counts.get(r).copied().unwrap_or(0));
-                    }
-                }
-                // Rules left out are not used to decide after a crash (see `catch_up`).
-                Err(e) => self.metrics.error("reading triage's signal counts", &e),
+    /// Triage's signal count now for each rule of a range (nothing of it is sent yet).
+    /// On an error the map is empty, and the range then counts as not yet triaged after a
+    /// crash (see `already_triaged`).
+    fn before<'r>(&self, rule_ids: impl Iterator<Item = &'r str>) -> BTreeMap<String, u64> {
+        match signal_counts(self.triage) {
+            Ok(counts) => rule_ids
+                .map(|r| (r.to_owned(), counts.get(r).copied().unwrap_or(0)))
+                .collect(),
+            Err(e) => {
+                self.metrics.error("reading triage's signal counts", &e);
+                BTreeMap::new()
             }
         }
-        before
     }
 
     /// When nothing is pending, mark the next range of at most `max` new detections as
