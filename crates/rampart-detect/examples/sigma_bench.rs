@@ -3,7 +3,8 @@
 //! parsed alone and parsed + detected in parallel over files as `rampart hunt` does,
 //! rule load figures and peak memory. Run with
 //! `cargo run --release -p rampart-detect --example sigma_bench`
-//! (`SIGMA_BENCH_SECS` = seconds per measurement, default 3; `SIGMA_BENCH_ONLY=a|b|c|p`).
+//! (`SIGMA_BENCH_SECS` = seconds per engine and comparison, spread over 5 interleaved
+//! rounds whose median is reported, default 3; `SIGMA_BENCH_ONLY=a|b|c|p`).
 #![allow(clippy::unwrap_used)]
 
 #[path = "../tests/common/mod.rs"]
@@ -26,6 +27,14 @@ fn rate(n: usize, min: Duration, mut f: impl FnMut() -> usize) -> (f64, usize) {
         rounds += 1;
     }
     ((n * rounds) as f64 / t.elapsed().as_secs_f64(), matches)
+}
+
+/// Measurement rounds per engine in each comparison (see `scenario`).
+const ROUNDS: usize = 5;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn load_rsigma(
@@ -82,12 +91,16 @@ fn scenario(
     nested: &[Event],
     flat: &[Value],
 ) -> Row {
-    let min = secs();
+    // The machine's speed drifts by tens of percent within a minute (other tenants), so
+    // the three engines are measured in turns, ROUNDS times each, and each figure is the
+    // median of its rounds: a slow spell then hits all three alike instead of whichever
+    // engine happened to run during it.
+    let per_round = secs().div_f64(ROUNDS as f64);
     let routed = Engine::new(rules, &Mappings::builtin());
     let all = Engine::with_routing(rules, &Mappings::builtin(), Routing::AllRules);
     let mut m = Matches::new();
     let mut run = |e: &Engine| {
-        rate(nested.len(), min, || {
+        rate(nested.len(), per_round, || {
             nested
                 .iter()
                 .map(|ev| {
@@ -97,13 +110,28 @@ fn scenario(
                 .sum()
         })
     };
-    let (all_rate, all_matches) = run(&all);
-    let (routed_rate, routed_matches) = run(&routed);
-    let (theirs_rate, theirs_matches) = rate(flat.len(), min, || {
-        flat.iter()
-            .map(|v| theirs.evaluate(&rsigma_eval::JsonEvent::borrow(v)).len())
-            .sum()
-    });
+    let (mut all_rates, mut routed_rates, mut theirs_rates) = (vec![], vec![], vec![]);
+    let (mut all_matches, mut routed_matches, mut theirs_matches) = (0, 0, 0);
+    for _ in 0..ROUNDS {
+        let (r, n) = run(&all);
+        all_rates.push(r);
+        all_matches = n;
+        let (r, n) = run(&routed);
+        routed_rates.push(r);
+        routed_matches = n;
+        let (r, n) = rate(flat.len(), per_round, || {
+            flat.iter()
+                .map(|v| theirs.evaluate(&rsigma_eval::JsonEvent::borrow(v)).len())
+                .sum()
+        });
+        theirs_rates.push(r);
+        theirs_matches = n;
+    }
+    let (all_rate, routed_rate, theirs_rate) = (
+        median(all_rates),
+        median(routed_rates),
+        median(theirs_rates),
+    );
     let row = Row {
         name,
         events: nested.len(),
