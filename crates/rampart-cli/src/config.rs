@@ -107,6 +107,9 @@ pub struct StoreConfig {
     /// Appended-but-not-yet-indexed events beyond which ingest is pushed back.
     pub max_lag_events: u64,
     pub wal_segment_mb: u64,
+    /// Newest events kept in memory for the stream consumers (detection, intel) that keep
+    /// up, so they do not decode the WAL again; 0 turns this off.
+    pub consumer_tail_events: usize,
     pub retention: RetentionConfig,
 }
 
@@ -120,6 +123,7 @@ impl Default for StoreConfig {
             index_threads: d.index_threads,
             max_lag_events: d.max_lag_events,
             wal_segment_mb: d.wal_segment_bytes / (1024 * 1024),
+            consumer_tail_events: d.consumer_tail_events,
             retention: RetentionConfig::default(),
         }
     }
@@ -195,6 +199,7 @@ impl Config {
             index_threads: self.store.index_threads,
             max_lag_events: self.store.max_lag_events,
             wal_segment_bytes: self.store.wal_segment_mb * 1024 * 1024,
+            consumer_tail_events: self.store.consumer_tail_events,
             retention: rampart_store::RetentionPolicy {
                 max_age_secs,
                 max_bytes: self.store.retention.max_bytes,

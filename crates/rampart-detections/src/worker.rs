@@ -666,7 +666,7 @@ mod tests {
             .enumerate()
             .map(|(i, c)| ConsumedEvent {
                 seq: i as u64 + 1,
-                event: sysmon(c),
+                event: sysmon(c).into(),
             })
             .collect();
         assert_eq!(drain(&db, &book, &events, 0), (4, 0));
@@ -693,7 +693,7 @@ mod tests {
             .unwrap();
         let more = vec![ConsumedEvent {
             seq: 5,
-            event: sysmon("whoami"),
+            event: sysmon("whoami").into(),
         }];
         drain(&db, &book, &more, 4);
         assert_eq!(db.total().unwrap(), 2);
@@ -701,7 +701,7 @@ mod tests {
             .unwrap();
         let more = vec![ConsumedEvent {
             seq: 6,
-            event: sysmon("whoami"),
+            event: sysmon("whoami").into(),
         }];
         drain(&db, &book, &more, 5);
         assert_eq!(db.total().unwrap(), 3, "enabled again: detected");
@@ -720,7 +720,9 @@ mod tests {
                 );
                 ConsumedEvent {
                     seq: first_seq + u64::from(i),
-                    event: parser.parse(line.as_bytes(), Origin::new(OriginKind::SyslogTcp, "t")),
+                    event: parser
+                        .parse(line.as_bytes(), Origin::new(OriginKind::SyslogTcp, "t"))
+                        .into(),
                 }
             })
             .collect()
@@ -800,7 +802,9 @@ mod tests {
         // b: 10 in all, but neither organisation reaches the threshold of 10.
         let with_tenant = |mut v: Vec<ConsumedEvent>, t: &str| {
             for e in &mut v {
-                e.event.tenant = t.to_owned();
+                let mut event = rampart_model::Event::clone(&e.event);
+                event.tenant = t.to_owned();
+                e.event = event.into();
             }
             v
         };

@@ -21,7 +21,7 @@ use crate::settings::{FeedEntry, IntelConfig, check_feed_name};
 use crate::sightings::{IntelSighting, SightingCounts, SightingDb, SightingFilter};
 use crate::store::{ImportReport, IndicatorFilter, IntelStore};
 use parking_lot::{Condvar, Mutex};
-use rampart_model::Timestamp;
+use rampart_model::{Event, Timestamp};
 use rampart_store::{EventConsumer, EventStore};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -645,7 +645,7 @@ impl Core {
                 matched += 1;
                 hits.clear();
                 if matcher.match_event(&item.event, &mut hits) > 0 {
-                    let event = Arc::new(item.event);
+                    let event = Arc::new(Event::clone(&item.event));
                     found.extend(hits.iter().map(|h| IntelSighting::live(h, &event, now)));
                 }
             }

@@ -7,13 +7,20 @@
 //! committed past them ([`Consumers::floor`]). Reading goes through the segment files
 //! themselves — the same bytes recovery reads — up to the last fsync'd sequence number, so a
 //! consumer never sees an event that could still be lost.
+//!
+//! Parse once: the newest durable batches are also kept in memory, as the appender handed
+//! them in ([`Tail`]), and a consumer whose next event is there takes it from there instead
+//! of reading and decoding the log. Only a consumer that has fallen behind the tail (or
+//! one starting after a restart) reads the segment files.
 
 use crate::embedded::Inner;
 use crate::error::StoreError;
 use crate::wal;
-use crate::{ConsumedEvent, EventConsumer};
+use crate::{ConsumedEvent, EventConsumer, SharedEvent};
 use parking_lot::Mutex;
+use rampart_model::Event;
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -143,6 +150,63 @@ pub(crate) fn open(inner: &Arc<Inner>, name: &str) -> Result<Box<dyn EventConsum
         delivered: at,
         reader: None,
     }))
+}
+
+/// The newest durable batches, by first sequence number, shared with the indexer. It keeps
+/// at most `capacity` events beyond the newest batch (`consumer_tail_events`); the
+/// indexer's queue holds the same batches while it lags, so the tail costs memory of its
+/// own only for what the index has already taken.
+pub(crate) struct Tail {
+    batches: VecDeque<(u64, Arc<Vec<Event>>)>,
+    events: usize,
+    capacity: usize,
+}
+
+impl Tail {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Tail {
+            batches: VecDeque::new(),
+            events: 0,
+            capacity,
+        }
+    }
+
+    /// Keep `batch`, whose first event has sequence number `first_seq` (batches arrive in
+    /// sequence order), dropping the oldest beyond the capacity.
+    pub(crate) fn push(&mut self, first_seq: u64, batch: Arc<Vec<Event>>) {
+        if batch.is_empty() || self.capacity == 0 {
+            return;
+        }
+        self.events += batch.len();
+        self.batches.push_back((first_seq, batch));
+        while self.events > self.capacity && self.batches.len() > 1 {
+            if let Some((_, old)) = self.batches.pop_front() {
+                self.events -= old.len();
+            }
+        }
+    }
+
+    /// Append the events from `from` to `to` (inclusive) that the tail holds without a
+    /// gap from `from` on; the last sequence number appended, or `from - 1` for none.
+    fn take(&self, from: u64, to: u64, out: &mut Vec<ConsumedEvent>) -> u64 {
+        let mut seq = from;
+        let i = self.batches.partition_point(|(first, _)| *first <= seq);
+        for (first, batch) in self.batches.iter().skip(i.saturating_sub(1)) {
+            if seq > to || *first > seq {
+                break;
+            }
+            let mut index = (seq - first) as usize;
+            while seq <= to {
+                let Some(event) = SharedEvent::in_batch(batch, index) else {
+                    break;
+                };
+                out.push(ConsumedEvent { seq, event });
+                seq += 1;
+                index += 1;
+            }
+        }
+        seq - 1
+    }
 }
 
 /// A reader positioned inside one WAL segment.
@@ -324,11 +388,28 @@ impl EventConsumer for WalConsumer {
         let last = head.min(self.delivered.saturating_add(max.max(1) as u64));
         let mut out = Vec::with_capacity((last - self.delivered) as usize);
         while self.delivered < last {
-            let (seq, event) = self.read_next(self.delivered + 1)?;
-            if let Some(event) = event {
-                out.push(ConsumedEvent { seq, event });
+            let from = self.delivered + 1;
+            let taken = self.inner.tail.lock().take(from, last, &mut out);
+            if taken >= from {
+                self.inner
+                    .counters
+                    .consumer_shared
+                    .fetch_add(taken - from + 1, Ordering::Relaxed);
+                self.delivered = taken;
+                continue;
             }
-            self.delivered = seq.max(self.delivered + 1);
+            self.inner
+                .counters
+                .consumer_from_log
+                .fetch_add(1, Ordering::Relaxed);
+            let (seq, event) = self.read_next(from)?;
+            if let Some(event) = event {
+                out.push(ConsumedEvent {
+                    seq,
+                    event: event.into(),
+                });
+            }
+            self.delivered = seq.max(from);
         }
         Ok(out)
     }

@@ -57,6 +57,8 @@ pub(crate) struct Counters {
     pub(crate) wal_corrupt: AtomicU64,
     pub(crate) searches_indexed: AtomicU64,
     pub(crate) searches_scanned: AtomicU64,
+    pub(crate) consumer_shared: AtomicU64,
+    pub(crate) consumer_from_log: AtomicU64,
 }
 
 /// Events acknowledged-or-in-flight that the indexer has not taken yet.
@@ -81,6 +83,8 @@ pub(crate) struct Inner {
     pub(crate) consumers: Consumers,
     /// Doubt answers of query translation for the current searcher (see `translate`).
     pub(crate) doubts: Mutex<crate::translate::DoubtAnswers>,
+    /// The newest durable batches, read by consumers that keep up (see `consumer::Tail`).
+    pub(crate) tail: Mutex<crate::consumer::Tail>,
 }
 
 /// The embedded store: a WAL and a tantivy index in one directory.
@@ -130,6 +134,7 @@ impl EmbeddedStore {
                 .parse::<u64>()
                 .map_err(|_| StoreError::BadCommitPayload { payload: p.clone() })?,
         };
+        let tail_events = config.consumer_tail_events;
         let threads = config.index_threads.max(1);
         let memory = config.writer_memory_bytes.max(threads * 16 * 1024 * 1024);
         let mut writer: IndexWriter = index.writer_with_num_threads(threads, memory)?;
@@ -143,8 +148,8 @@ impl EmbeddedStore {
         let mut undecodable = 0u64;
         let report = wal::recover(&wal_dir, committed + 1, |seq, payload| {
             match wal::decode(payload) {
-                Ok(mut event) => {
-                    writer.add_document(schema::to_document(&fields, &mut event, payload))?;
+                Ok(event) => {
+                    writer.add_document(schema::to_document(&fields, &event, payload))?;
                     replayed += 1;
                 }
                 Err(e) => {
@@ -203,6 +208,7 @@ impl EmbeddedStore {
             durable: Durable::new(last_seq),
             consumers,
             doubts: Mutex::new(Default::default()),
+            tail: Mutex::new(consumer::Tail::new(tail_events)),
         });
 
         let (writer_tx, writer_rx) = crossbeam_channel::bounded::<AppendJob>(1024);
@@ -332,9 +338,9 @@ impl EventStore for EmbeddedStore {
                 count: 0,
             });
         }
-        let mut framed = Vec::with_capacity(count * 512);
+        let mut framed = Vec::new();
         let mut payload = Vec::with_capacity(1024);
-        for event in &events {
+        for (i, event) in events.iter().enumerate() {
             payload.clear();
             serde_json::to_writer(&mut payload, event).map_err(|source| StoreError::Serialize {
                 id: event.id.to_string(),
@@ -347,6 +353,11 @@ impl EventStore for EmbeddedStore {
                     payload.len(),
                     wal::MAX_RECORD_LEN
                 )));
+            }
+            if i == 0 {
+                // Size the batch's buffer from its first record (with a quarter to spare)
+                // rather than a guess: growing a buffer of a thousand records copies it.
+                framed.reserve((payload.len() + wal::HEADER_LEN) * count * 5 / 4);
             }
             wal::frame_into(&mut framed, &payload);
         }
@@ -432,6 +443,8 @@ impl EventStore for EmbeddedStore {
             wal_corrupt_records: c.wal_corrupt.load(Ordering::Relaxed),
             searches_indexed: c.searches_indexed.load(Ordering::Relaxed),
             searches_scanned: c.searches_scanned.load(Ordering::Relaxed),
+            consumer_events_shared: c.consumer_shared.load(Ordering::Relaxed),
+            consumer_events_from_log: c.consumer_from_log.load(Ordering::Relaxed),
             durable_seq: self.inner.durable.seq(),
             consumers: self.inner.consumers.snapshot(),
         }
@@ -528,11 +541,31 @@ fn wal_thread(
         })();
         match written {
             Ok(()) => {
-                if let (Some(job), Some(first)) = (jobs.last(), firsts.last()) {
-                    inner.durable.advance(first + job.events.len() as u64 - 1);
+                let last_seq = jobs
+                    .last()
+                    .zip(firsts.last())
+                    .map(|(job, first)| first + job.events.len() as u64 - 1);
+                // The durable batches go to the consumers' tail before the durable position
+                // moves past them, so a consumer woken by the move finds them there.
+                let shared: Vec<(u64, AppendJob, Arc<Vec<Event>>)> = jobs
+                    .drain(..)
+                    .zip(firsts.drain(..))
+                    .map(|(mut job, first_seq)| {
+                        let events = Arc::new(std::mem::take(&mut job.events));
+                        (first_seq, job, events)
+                    })
+                    .collect();
+                {
+                    let mut tail = inner.tail.lock();
+                    for (first_seq, _, events) in &shared {
+                        tail.push(*first_seq, events.clone());
+                    }
                 }
-                for (job, first_seq) in jobs.drain(..).zip(firsts.drain(..)) {
-                    let count = job.events.len();
+                if let Some(last) = last_seq {
+                    inner.durable.advance(last);
+                }
+                for (first_seq, job, events) in shared {
+                    let count = events.len();
                     inner
                         .counters
                         .appended
@@ -540,7 +573,7 @@ fn wal_thread(
                     // Hand to the indexer before acknowledging, so a later refresh sees it.
                     let batch = IndexBatch {
                         first_seq,
-                        events: job.events,
+                        events,
                         framed: job.framed,
                     };
                     if indexer.send(IndexerMsg::Batch(batch)).is_err() {

@@ -19,7 +19,8 @@ use tantivy::{IndexWriter, Term};
 /// Events durable in the WAL, on their way into the index.
 pub(crate) struct IndexBatch {
     pub(crate) first_seq: u64,
-    pub(crate) events: Vec<Event>,
+    /// Shared with the stream consumers' tail (see `consumer::Tail`).
+    pub(crate) events: std::sync::Arc<Vec<Event>>,
     /// The framed records; event `i`'s serialised form is at `spans[i]`.
     pub(crate) framed: Vec<u8>,
 }
@@ -47,7 +48,7 @@ impl IndexerState<'_> {
         let fields = &self.inner.fields;
         let mut offset = 0usize;
         let mut result = Ok(());
-        for mut event in batch.events {
+        for event in batch.events.iter() {
             // Framing was produced by `append`; a record is [len][crc][payload].
             let len = batch
                 .framed
@@ -61,7 +62,7 @@ impl IndexerState<'_> {
             if result.is_ok()
                 && let Err(e) = self
                     .writer
-                    .add_document(schema::to_document(fields, &mut event, payload))
+                    .add_document(schema::to_document(fields, event, payload))
             {
                 result = Err(e.into());
             }

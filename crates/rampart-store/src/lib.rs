@@ -110,7 +110,50 @@ pub trait EventConsumer: Send {
 #[derive(Debug, Clone)]
 pub struct ConsumedEvent {
     pub seq: u64,
-    pub event: Event,
+    pub event: SharedEvent,
+}
+
+/// An accepted event as stream consumers read it: shared, not copied, with the store's
+/// other readers of the same appended batch. A consumer that keeps up with ingest gets the
+/// events the appender handed in, already parsed, instead of decoding them again from the
+/// write-ahead log (the log is read only by a consumer that has fallen behind).
+#[derive(Clone)]
+pub struct SharedEvent {
+    batch: std::sync::Arc<Vec<Event>>,
+    index: usize,
+}
+
+impl SharedEvent {
+    /// Event `index` of `batch`; `None` past its end.
+    pub(crate) fn in_batch(batch: &std::sync::Arc<Vec<Event>>, index: usize) -> Option<Self> {
+        (index < batch.len()).then(|| SharedEvent {
+            batch: batch.clone(),
+            index,
+        })
+    }
+}
+
+impl From<Event> for SharedEvent {
+    fn from(event: Event) -> Self {
+        SharedEvent {
+            batch: std::sync::Arc::new(vec![event]),
+            index: 0,
+        }
+    }
+}
+
+impl std::ops::Deref for SharedEvent {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        // `index` is checked against the batch when the value is made.
+        &self.batch[self.index]
+    }
+}
+
+impl std::fmt::Debug for SharedEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
 }
 
 /// What an append was given: the WAL sequence number of its first event and how many
@@ -201,6 +244,10 @@ pub struct StoreStats {
     pub searches_indexed: u64,
     /// Searches that loaded candidate events to check or to run a pipeline over.
     pub searches_scanned: u64,
+    /// Events stream consumers took from the in-memory tail (parsed once, at ingest).
+    pub consumer_events_shared: u64,
+    /// Events stream consumers read back from the WAL (behind the tail, or after a restart).
+    pub consumer_events_from_log: u64,
     /// Sequence number of the last event made durable in the WAL.
     pub durable_seq: u64,
     /// Stream consumers' committed positions, by consumer name.
@@ -255,6 +302,10 @@ pub struct EmbeddedStoreConfig {
     /// Most candidate events a search loads when the index alone cannot decide the
     /// filter, or when a pipeline needs the events themselves.
     pub max_scan_events: u64,
+    /// Newest durable events kept in memory, as appended, for stream consumers that keep
+    /// up (they then skip reading and decoding the WAL: events are parsed once). 0 turns
+    /// the tail off. The newest batch is kept whatever its size.
+    pub consumer_tail_events: usize,
 }
 
 impl Default for EmbeddedStoreConfig {
@@ -270,6 +321,7 @@ impl Default for EmbeddedStoreConfig {
             retention_interval: Duration::from_secs(300),
             fsync: true,
             max_scan_events: 200_000,
+            consumer_tail_events: 16_384,
         }
     }
 }

@@ -154,8 +154,8 @@ pub(crate) fn id_key(id: rampart_model::EventId) -> u64 {
     id.0.as_u64_pair().0
 }
 
-/// Build the index document of `event`, taking its fields; `src` is its serialised form.
-pub(crate) fn to_document(fields: &Fields, event: &mut Event, src: &[u8]) -> TantivyDocument {
+/// Build the index document of `event`; `src` is its serialised form.
+pub(crate) fn to_document(fields: &Fields, event: &Event, src: &[u8]) -> TantivyDocument {
     let mut doc = TantivyDocument::new();
     doc.add_u64(fields.id, id_key(event.id));
     doc.add_i64(fields.ts, event.timestamp.nanos());
@@ -170,14 +170,62 @@ pub(crate) fn to_document(fields: &Fields, event: &mut Event, src: &[u8]) -> Tan
         doc.add_text(fields.text, message);
     }
     doc.add_text(fields.text, raw.as_ref());
-    let mut map = std::mem::take(&mut event.fields);
+    // The fields are read in place (the event is shared with stream consumers); a parse
+    // error is a second object of the same field, which indexes the same paths as one
+    // merged object would.
+    doc.add_field_value(fields.f, JsonRef::Map(&event.fields));
     if let Some(err) = &event.parse_error {
-        rampart_model::insert_path(&mut map, "event.parse_error", Value::String(err.clone()));
+        let mut extra = serde_json::Map::new();
+        rampart_model::insert_path(&mut extra, "event.parse_error", Value::String(err.clone()));
+        doc.add_field_value(fields.f, JsonRef::Map(&extra));
     }
-    let object = Value::Object(map);
-    doc.add_field_value(fields.f, &object);
     doc.add_bytes(fields.src, src);
     doc
+}
+
+/// A borrowed JSON value as tantivy reads document values: an object given as a map, or
+/// any value. Leaves are read as tantivy reads `&serde_json::Value` (the same terms and
+/// columns as before the event was shared).
+#[derive(Debug, Clone, Copy)]
+enum JsonRef<'a> {
+    Map(&'a serde_json::Map<String, Value>),
+    Value(&'a Value),
+}
+
+type JsonArrayIter<'a> = std::iter::Map<std::slice::Iter<'a, Value>, fn(&'a Value) -> JsonRef<'a>>;
+type JsonObjectIter<'a> = std::iter::Map<
+    serde_json::map::Iter<'a>,
+    fn((&'a String, &'a Value)) -> (&'a str, JsonRef<'a>),
+>;
+
+fn json_entry<'a>((k, v): (&'a String, &'a Value)) -> (&'a str, JsonRef<'a>) {
+    (k.as_str(), JsonRef::Value(v))
+}
+
+impl<'a> tantivy::schema::Value<'a> for JsonRef<'a> {
+    type ArrayIter = JsonArrayIter<'a>;
+    type ObjectIter = JsonObjectIter<'a>;
+
+    fn as_value(&self) -> tantivy::schema::document::ReferenceValue<'a, Self> {
+        use tantivy::schema::document::ReferenceValue;
+        let object = |m: &'a serde_json::Map<String, Value>| {
+            ReferenceValue::Object(m.iter().map(json_entry as fn(_) -> _))
+        };
+        match *self {
+            JsonRef::Map(m) => object(m),
+            JsonRef::Value(Value::Object(m)) => object(m),
+            JsonRef::Value(Value::Array(a)) => {
+                ReferenceValue::Array(a.iter().map(JsonRef::Value as fn(_) -> _))
+            }
+            JsonRef::Value(v) => match tantivy::schema::Value::as_value(&v) {
+                ReferenceValue::Leaf(leaf) => ReferenceValue::Leaf(leaf),
+                // Arrays and objects are handled above.
+                ReferenceValue::Array(_) | ReferenceValue::Object(_) => {
+                    ReferenceValue::Leaf(tantivy::schema::document::ReferenceValueLeaf::Null)
+                }
+            },
+        }
+    }
 }
 
 #[cfg(test)]

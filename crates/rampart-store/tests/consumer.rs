@@ -210,3 +210,81 @@ fn bad_names_are_refused_and_close_wakes_a_waiting_poll() {
         assert!(started.elapsed() < Duration::from_secs(10));
     });
 }
+
+/// Serialised form of consumed events, for comparing two ways of reading them.
+fn as_json(events: &[ConsumedEvent]) -> Vec<(u64, String)> {
+    events
+        .iter()
+        .map(|c| (c.seq, serde_json::to_string(&*c.event).unwrap()))
+        .collect()
+}
+
+#[test]
+fn events_read_from_the_in_memory_tail_equal_those_decoded_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let parser = rampart_parse::Parser::new(rampart_parse::ParserConfig::default()).unwrap();
+    let lines: [&[u8]; 5] = [
+        b"<38>1 2024-03-01T10:00:00.123Z web1 sshd 42 - - Failed password for root from 203.0.113.9 port 4711 ssh2",
+        b"CEF:0|Acme|FW|1.0|100|conn|3|src=10.0.0.1 dst=10.0.0.2 out=1.5 act=allow",
+        b"{\"a\": [1, 2.25, {\"b\": null}], \"c\": true, \"d\": 1e300}",
+        b"{broken json",
+        b"\xff\xfe not utf-8 \x80",
+    ];
+    let (from_tail, seqs) = {
+        let store = EmbeddedStore::open(dir.path(), config()).unwrap();
+        let mut live = store.consumer("live").unwrap();
+        // Registered now, read only after the restart.
+        let _later = store.consumer("later").unwrap();
+        let events = lines
+            .iter()
+            .map(|l| {
+                parser.parse(
+                    l,
+                    rampart_model::Origin::new(rampart_model::OriginKind::File, "t"),
+                )
+            })
+            .collect();
+        store.append(events).unwrap();
+        let got = drain(live.as_mut(), lines.len());
+        assert_eq!(got.len(), lines.len());
+        assert_eq!(store.stats().consumer_events_shared, lines.len() as u64);
+        assert_eq!(store.stats().consumer_events_from_log, 0);
+        store.close().unwrap();
+        (as_json(&got), got.len())
+    };
+    // After a restart the tail is empty: the same events come from the log's bytes.
+    let store = EmbeddedStore::open(dir.path(), config()).unwrap();
+    let mut later = store.consumer("later").unwrap();
+    let from_log = as_json(&drain(later.as_mut(), seqs));
+    assert_eq!(from_log, from_tail);
+    assert_eq!(store.stats().consumer_events_from_log, seqs as u64);
+}
+
+#[test]
+fn a_consumer_behind_the_tail_reads_the_log_then_the_tail_without_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), small_segments()).unwrap();
+    let mut c = store.consumer("slow").unwrap();
+    // More events than the tail keeps (16 384), in batches of 1 000: the consumer's first
+    // events have left the tail and are read from the segment files.
+    let mut sent = Vec::new();
+    for b in 0..20 {
+        sent.extend(append_labels(&store, b * 1000, 1000));
+    }
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        let batch = c.poll(4096, WAIT).unwrap();
+        assert!(!batch.is_empty(), "stalled after {} events", got.len());
+        got.extend(batch);
+    }
+    assert_eq!(got[0].seq, 1);
+    assert_consecutive(&got);
+    assert_eq!(label_list(&got), sent);
+    let stats = store.stats();
+    assert!(stats.consumer_events_from_log > 0, "{stats:?}");
+    assert!(stats.consumer_events_shared > 0, "{stats:?}");
+    assert_eq!(
+        stats.consumer_events_from_log + stats.consumer_events_shared,
+        sent.len() as u64
+    );
+}

@@ -631,7 +631,7 @@ mod tests {
             e.tenant = d["tenant"].as_str().unwrap_or("acme").to_owned();
             e.fields = d["fields"].as_object().unwrap().clone();
             writer
-                .add_document(crate::schema::to_document(&fields, &mut e, b"{}"))
+                .add_document(crate::schema::to_document(&fields, &e, b"{}"))
                 .unwrap();
         }
         writer.commit().unwrap();
