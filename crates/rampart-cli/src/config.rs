@@ -110,6 +110,9 @@ pub struct StoreConfig {
     /// Newest events kept in memory for the stream consumers (detection, intel) that keep
     /// up, so they do not decode the WAL again; 0 turns this off.
     pub consumer_tail_events: usize,
+    /// How much lower the indexing threads' priority is (nice increment; 0 = equal), so
+    /// that on a saturated machine detection keeps pace and searchability lags instead.
+    pub index_nice: i32,
     pub retention: RetentionConfig,
 }
 
@@ -124,6 +127,7 @@ impl Default for StoreConfig {
             max_lag_events: d.max_lag_events,
             wal_segment_mb: d.wal_segment_bytes / (1024 * 1024),
             consumer_tail_events: d.consumer_tail_events,
+            index_nice: d.index_nice,
             retention: RetentionConfig::default(),
         }
     }
@@ -200,6 +204,7 @@ impl Config {
             max_lag_events: self.store.max_lag_events,
             wal_segment_bytes: self.store.wal_segment_mb * 1024 * 1024,
             consumer_tail_events: self.store.consumer_tail_events,
+            index_nice: self.store.index_nice,
             retention: rampart_store::RetentionPolicy {
                 max_age_secs,
                 max_bytes: self.store.retention.max_bytes,

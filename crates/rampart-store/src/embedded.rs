@@ -137,7 +137,18 @@ impl EmbeddedStore {
         let tail_events = config.consumer_tail_events;
         let threads = config.index_threads.max(1);
         let memory = config.writer_memory_bytes.max(threads * 16 * 1024 * 1024);
-        let mut writer: IndexWriter = index.writer_with_num_threads(threads, memory)?;
+        // Created on a thread of lowered priority: tantivy's indexing, merging and
+        // compressing threads inherit it (and so do those the indexer thread, lowered
+        // too, starts at each commit).
+        let nice = config.index_nice;
+        let mut writer: IndexWriter = std::thread::scope(|s| {
+            s.spawn(|| {
+                crate::indexer::lower_priority(nice);
+                index.writer_with_num_threads(threads, memory)
+            })
+            .join()
+        })
+        .map_err(|_| StoreError::BackgroundFailed("creating the index writer panicked".into()))??;
 
         // Stream consumers pin the WAL from their committed positions.
         let consumers = Consumers::load(&dir.join("consumers"))?;

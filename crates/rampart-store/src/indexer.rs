@@ -203,12 +203,30 @@ impl IndexerState<'_> {
     }
 }
 
+/// Lower the calling thread's scheduling priority by `nice` (see
+/// `EmbeddedStoreConfig::index_nice`). On Linux the nice value belongs to the thread, and
+/// threads it starts inherit it. A refusal is logged: indexing then runs at equal priority.
+pub(crate) fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let result = rustix::process::getpriority_process(None)
+            .and_then(|now| rustix::process::setpriority_process(None, (now + nice).min(19)));
+        if let Err(e) = result {
+            tracing::warn!(error = %e, nice, "could not lower the indexing threads' priority");
+        }
+    }
+}
+
 pub(crate) fn indexer_thread(
     inner: &Inner,
     writer: IndexWriter,
     committed_seq: u64,
     rx: &Receiver<IndexerMsg>,
 ) {
+    lower_priority(inner.config.index_nice);
     let mut state = IndexerState {
         inner,
         writer,

@@ -47,7 +47,6 @@ use crate::engine::{Engine, Matches};
 use crate::load::{Diagnostic, RuleMeta, RuleSet};
 use crate::mapping::{self, CompiledSchema, Mappings};
 use state::{Bounds, Closed, Contribution, Effects, Entity};
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -222,7 +221,7 @@ struct RuleState {
     watermark: Option<i64>,
     /// Every bucket before this index is closed.
     closed_before: Option<i64>,
-    entities: HashMap<Box<str>, Entity>,
+    entities: foldhash::HashMap<Box<str>, Entity>,
     stats: BaselineStats,
 }
 
@@ -309,7 +308,7 @@ impl BaselineEngine {
                 rule: r.clone(),
                 watermark: None,
                 closed_before: None,
-                entities: HashMap::new(),
+                entities: foldhash::HashMap::default(),
                 stats: BaselineStats::default(),
             });
         }

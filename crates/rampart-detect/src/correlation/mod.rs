@@ -166,7 +166,7 @@ struct Compiled {
     parents: Vec<(u32, u16)>,
     emit: bool,
     enabled: bool,
-    groups: HashMap<Box<str>, Group>,
+    groups: foldhash::HashMap<Box<str>, Group>,
 }
 
 /// Where the fields of one correlation update come from.
@@ -360,7 +360,7 @@ impl CorrelationEngine {
                 parents: Vec::new(),
                 emit: true,
                 enabled: enabled[ci],
-                groups: HashMap::new(),
+                groups: foldhash::HashMap::default(),
             });
         }
 

@@ -2,7 +2,7 @@
 
 use super::spec::{CorrelationKind, ThresholdOp};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// A temporal expression with rule references resolved to positions in `rules:`.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ pub(crate) enum Window {
     Distinct {
         entries: VecDeque<(i64, u64)>,
         #[serde(skip)]
-        counts: HashMap<u64, u32>,
+        counts: foldhash::HashMap<u64, u32>,
     },
     /// Temporal types: times of the matches of each referenced rule, by position.
     Temporal(Vec<VecDeque<i64>>),
@@ -78,7 +78,7 @@ impl Window {
             CorrelationKind::EventCount => Window::Count(VecDeque::new()),
             CorrelationKind::ValueCount => Window::Distinct {
                 entries: VecDeque::new(),
-                counts: HashMap::new(),
+                counts: foldhash::HashMap::default(),
             },
             CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
                 Window::Temporal(vec![VecDeque::new(); n_refs])
@@ -282,7 +282,7 @@ impl Window {
     }
 }
 
-fn release(counts: &mut HashMap<u64, u32>, h: u64) {
+fn release(counts: &mut foldhash::HashMap<u64, u32>, h: u64) {
     if let Some(c) = counts.get_mut(&h) {
         *c -= 1;
         if *c == 0 {

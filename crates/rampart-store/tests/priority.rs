@@ -1,0 +1,101 @@
+//! The indexing threads run at a lower priority than the rest of the process
+//! (`index_nice`), so that under saturation detection keeps pace and searchability lags.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{config, event};
+use rampart_model::Timestamp;
+use rampart_store::{EmbeddedStore, EmbeddedStoreConfig, EventStore};
+
+/// (thread name, nice value) of every thread of this process, from /proc.
+fn threads() -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = task.unwrap().path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        // Fields after the command name, which is in parentheses: state is field 3 and
+        // nice field 19, so index 16 after the closing parenthesis.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice: i32 = rest.split(' ').nth(16).unwrap().parse().unwrap();
+        out.push((comm.trim().to_owned(), nice));
+    }
+    out
+}
+
+fn nice_of(prefix: &str) -> Vec<i32> {
+    threads()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(prefix))
+        .map(|(_, nice)| nice)
+        .collect()
+}
+
+fn index_some(store: &EmbeddedStore) {
+    for i in 0..3 {
+        store
+            .append(vec![event(
+                &format!("e{i}"),
+                "default",
+                Timestamp::from_secs(1_700_000_000),
+            )])
+            .unwrap();
+        // Each commit restarts tantivy's indexing workers, from the indexer thread.
+        store.refresh().unwrap();
+    }
+}
+
+#[test]
+fn indexing_threads_run_below_the_process_priority_and_at_it_when_configured_so() {
+    let base = own_nice();
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(
+        dir.path(),
+        EmbeddedStoreConfig {
+            index_nice: 10,
+            ..config()
+        },
+    )
+    .unwrap();
+    index_some(&store);
+    let indexer = nice_of("rampart-indexer");
+    let workers = nice_of("thrd-tantivy");
+    assert_eq!(indexer, vec![(base + 10).min(19)], "{:?}", threads());
+    assert!(!workers.is_empty(), "{:?}", threads());
+    assert!(
+        workers.iter().all(|n| *n == (base + 10).min(19)),
+        "{:?}",
+        threads()
+    );
+    // This thread, which opened the store, keeps its priority.
+    assert_eq!(own_nice(), base);
+    store.close().unwrap();
+    drop(store);
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(
+        dir.path(),
+        EmbeddedStoreConfig {
+            index_nice: 0,
+            ..config()
+        },
+    )
+    .unwrap();
+    index_some(&store);
+    assert_eq!(nice_of("rampart-indexer"), vec![base]);
+    assert!(nice_of("thrd-tantivy").iter().all(|n| *n == base));
+    store.close().unwrap();
+}
+
+/// The calling thread's nice value, read from /proc like the others.
+fn own_nice() -> i32 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    rest.split(' ').nth(16).unwrap().parse().unwrap()
+}
