@@ -449,14 +449,8 @@ impl Engine {
         let mut strings = resolve::recycle_strs(std::mem::take(&mut out.strings));
         if let (Some(root), Some(_)) = (json, &bucket.keywords) {
             crate::document::collect_strings(root, &mut strings);
-            // Touch every string before scanning any: the loads are independent, so
-            // their cache misses overlap instead of coming one string at a time.
-            let mut x = 0u8;
-            for s in &strings {
-                let b = s.as_bytes();
-                x ^= b.first().copied().unwrap_or(0) ^ b.last().copied().unwrap_or(0);
-            }
-            std::hint::black_box(x);
+            // Every string is read before any is scanned.
+            resolve::touch(strings.iter().copied());
         }
         self.run(doc, bucket, fields, json.map(|_| strings.as_slice()), out);
         out.route_slots = resolve::recycle(route_slots);

@@ -157,15 +157,9 @@ impl PathTrie {
     fn visit<'a>(&self, node: u32, map: &'a Map<String, Value>, slots: &mut Slots<'a>) {
         let n = &self.nodes[node as usize];
         if !n.children.is_empty() {
-            // Touch every key's bytes first: these loads do not depend on one another, so
-            // the processor overlaps their cache misses, where the loop below, which
-            // branches on each key, would wait for them one by one (events are read
-            // cold: a parsed event's keys are scattered small allocations).
-            let mut touched = 0u8;
-            for k in map.keys() {
-                touched ^= k.as_bytes().first().copied().unwrap_or(0);
-            }
-            std::hint::black_box(touched);
+            // The loop below branches on each key and would wait for their cache misses
+            // one by one.
+            touch(map.keys().map(String::as_str));
             for (k, v) in map {
                 if n.lens & len_bit(k.len()) == 0 {
                     continue;
@@ -196,6 +190,20 @@ impl PathTrie {
             }
         }
     }
+}
+
+/// Read the first and last byte of every string before any is used. These loads do not
+/// depend on one another, so the processor overlaps their cache misses, where code that
+/// branches on each string would wait for them one at a time (an event is read cold: its
+/// keys and values are scattered small allocations).
+#[inline]
+pub(crate) fn touch<'a>(strings: impl IntoIterator<Item = &'a str>) {
+    let mut x = 0u8;
+    for s in strings {
+        let b = s.as_bytes();
+        x ^= b.first().copied().unwrap_or(0) ^ b.last().copied().unwrap_or(0);
+    }
+    std::hint::black_box(x);
 }
 
 /// The value of path `id` in filled slots.

@@ -118,11 +118,7 @@ impl DetectionStore {
                 }),
             }),
             None => {
-                let newest: i64 = conn
-                    .query_row("SELECT COALESCE(MAX(id), 0) FROM detections", [], |r| {
-                        r.get(0)
-                    })
-                    .map_err(DetectionsError::sql("reading the newest detection"))?;
+                let newest = newest_id(&conn)?;
                 conn.execute(
                     "INSERT INTO triage_state (id, done_id, updated) VALUES (1, ?1, ?2)",
                     params![newest, rampart_model::Timestamp::now().nanos()],
@@ -136,15 +132,16 @@ impl DetectionStore {
         }
     }
 
-    /// Record that triage has every detection up to `id`.
     /// Mark `(done_id, to_id]` as being given to triage, with triage's signal counts per
-    /// rule of the range read before (see `feed`).
+    /// rule of the range read before (see `feed`). The position must exist
+    /// ([`triage_position`](Self::triage_position) creates it).
     pub(crate) fn triage_pending(
         &self,
         to_id: i64,
         before: &BTreeMap<String, u64>,
     ) -> Result<(), DetectionsError> {
-        self.writer
+        let changed = self
+            .writer
             .lock()
             .execute(
                 "UPDATE triage_state SET pending_to = ?1, pending_before = ?2, updated = ?3 \
@@ -156,19 +153,23 @@ impl DetectionStore {
                 ],
             )
             .map_err(DetectionsError::sql("recording the pending triage range"))?;
-        Ok(())
+        if changed == 1 {
+            Ok(())
+        } else {
+            // No triage position row to mark.
+            Err(DetectionsError::Sql {
+                context: "recording the pending triage range",
+                source: rusqlite::Error::QueryReturnedNoRows,
+            })
+        }
     }
 
     /// The id of the newest detection (0 without any).
     pub(crate) fn newest_detection_id(&self) -> Result<i64, DetectionsError> {
-        self.writer
-            .lock()
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM detections", [], |r| {
-                r.get(0)
-            })
-            .map_err(DetectionsError::sql("reading the newest detection"))
+        newest_id(&self.writer.lock())
     }
 
+    /// Record that triage has every detection up to `id`.
     pub(crate) fn triage_done(&self, id: i64) -> Result<(), DetectionsError> {
         self.writer
             .lock()
@@ -203,6 +204,14 @@ impl DetectionStore {
             .map_err(DetectionsError::sql("reading a pending detection"))?;
         Ok(rows)
     }
+}
+
+/// The id of the newest detection (0 without any).
+fn newest_id(conn: &rusqlite::Connection) -> Result<i64, DetectionsError> {
+    conn.query_row("SELECT COALESCE(MAX(id), 0) FROM detections", [], |r| {
+        r.get(0)
+    })
+    .map_err(DetectionsError::sql("reading the newest detection"))
 }
 
 #[cfg(test)]

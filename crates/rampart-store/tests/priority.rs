@@ -20,11 +20,7 @@ fn threads() -> Vec<(String, i32)> {
         let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
             continue;
         };
-        // Fields after the command name, which is in parentheses: state is field 3 and
-        // nice field 19, so index 16 after the closing parenthesis.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let nice: i32 = rest.split(' ').nth(16).unwrap().parse().unwrap();
-        out.push((comm.trim().to_owned(), nice));
+        out.push((comm.trim().to_owned(), nice_in_stat(&stat)));
     }
     out
 }
@@ -55,14 +51,7 @@ fn index_some(store: &EmbeddedStore) {
 fn indexing_threads_run_below_the_process_priority_and_at_it_when_configured_so() {
     let base = own_nice();
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(
-        dir.path(),
-        EmbeddedStoreConfig {
-            index_nice: 10,
-            ..config()
-        },
-    )
-    .unwrap();
+    let store = open_with_nice(dir.path(), 10);
     index_some(&store);
     let indexer = nice_of("rampart-indexer");
     let workers = nice_of("thrd-tantivy");
@@ -79,23 +68,32 @@ fn indexing_threads_run_below_the_process_priority_and_at_it_when_configured_so(
     drop(store);
 
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(
-        dir.path(),
-        EmbeddedStoreConfig {
-            index_nice: 0,
-            ..config()
-        },
-    )
-    .unwrap();
+    let store = open_with_nice(dir.path(), 0);
     index_some(&store);
     assert_eq!(nice_of("rampart-indexer"), vec![base]);
     assert!(nice_of("thrd-tantivy").iter().all(|n| *n == base));
     store.close().unwrap();
 }
 
-/// The calling thread's nice value, read from /proc like the others.
+/// The calling thread's nice value.
 fn own_nice() -> i32 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    nice_in_stat(&std::fs::read_to_string("/proc/thread-self/stat").unwrap())
+}
+
+/// The nice value in a `/proc/…/stat` line. The fields after the command name, which is in
+/// parentheses, start at field 3 (state); nice is field 19, so index 16 after it.
+fn nice_in_stat(stat: &str) -> i32 {
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     rest.split(' ').nth(16).unwrap().parse().unwrap()
+}
+
+fn open_with_nice(dir: &std::path::Path, index_nice: i32) -> EmbeddedStore {
+    EmbeddedStore::open(
+        dir,
+        EmbeddedStoreConfig {
+            index_nice,
+            ..config()
+        },
+    )
+    .unwrap()
 }
