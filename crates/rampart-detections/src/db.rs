@@ -62,6 +62,18 @@ pub struct DetectionStore {
 }
 
 fn configure(conn: &Connection) -> Result<(), DetectionsError> {
+    // Rusqlite keeps 16 prepared statements by default; a batch runs more distinct ones
+    // than that, and an evicted statement is parsed again on its next use.
+    conn.set_prepared_statement_cache_capacity(128);
+    // Plans independent of bound values: otherwise SQLite re-compiles a cached statement
+    // whenever a value its plan could depend on changes (see rampart-triage's `db::open`).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(DetectionsError::sql(
+        "enabling the query planner stability guarantee",
+    ))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(DetectionsError::sql("setting the busy timeout"))?;
     // FULL: a committed batch (detections plus the consumer position) survives power loss,

@@ -225,6 +225,7 @@ impl SightingDb {
             context: format!("opening {}", path.display()),
             source,
         })?;
+        conn.set_prepared_statement_cache_capacity(crate::store::STATEMENT_CACHE);
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sql("setting the busy timeout"))?;
         conn.execute_batch(SCHEMA)
@@ -306,11 +307,13 @@ impl SightingDb {
                 }
             }
             if let Some((consumer, seq)) = position {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO stream_position (consumer, seq) VALUES (?1, ?2)
                      ON CONFLICT(consumer) DO UPDATE SET seq = excluded.seq",
-                    params![consumer, i64::try_from(seq).unwrap_or(i64::MAX)],
                 )
+                .and_then(|mut st| {
+                    st.execute(params![consumer, i64::try_from(seq).unwrap_or(i64::MAX)])
+                })
                 .map_err(sql("writing the stream position"))?;
             }
         }

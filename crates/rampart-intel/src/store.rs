@@ -11,6 +11,10 @@ use parking_lot::Mutex;
 use rampart_model::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+/// Prepared statements kept per connection (rusqlite's default is 16): enough that the
+/// statements of a batch never evict each other and are parsed once per connection.
+pub(crate) const STATEMENT_CACHE: usize = 128;
 use std::path::Path;
 use std::time::Duration;
 
@@ -128,6 +132,7 @@ impl IntelStore {
             context: format!("opening {}", path.display()),
             source,
         })?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.execute_batch(SCHEMA)
             .map_err(sql("creating the schema"))?;
         Ok(IntelStore {

@@ -142,6 +142,10 @@ CREATE INDEX risk_events_entity ON risk_events(tenant, kind, value, time, rule_i
 ];
 
 /// Open (or create) the database at `path` and bring its schema up to date.
+/// Prepared statements kept per connection: more than the distinct statements of any
+/// processing path, so none is parsed again per signal.
+pub(crate) const STATEMENT_CACHE: usize = 256;
+
 pub(crate) fn open(path: &Path) -> Result<Connection, TriageError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| TriageError::Io {
@@ -150,6 +154,18 @@ pub(crate) fn open(path: &Path) -> Result<Connection, TriageError> {
         })?;
     }
     let mut conn = Connection::open(path).ctx("open")?;
+    // Processing a signal runs a few dozen distinct statements; with rusqlite's default
+    // cache of 16 they evicted each other and every signal re-parsed its SQL.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Without the query planner stability guarantee SQLite marks statements whose plan
+    // could depend on a bound value (aggregates, `?1 IS NULL OR …`) to be compiled again
+    // whenever that value changes: nearly every cached statement of a signal was re-parsed
+    // and re-planned. The plans chosen without the values are the ones we index for.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .ctx("enable the query planner stability guarantee")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .ctx("set the busy timeout")?;
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -219,6 +235,32 @@ mod tests {
         drop(conn);
         let err = open(&path).expect_err("newer schema");
         assert!(err.to_string().contains("99"), "{err}");
+    }
+
+    #[test]
+    fn cached_statements_are_not_compiled_again_when_their_values_change() {
+        // The shape of the risk sum and the rule noise: an aggregate whose plan SQLite
+        // would otherwise re-derive from each new bound value (RePrepare counts that).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = open(&dir.path().join("triage.db")).expect("open");
+        let sql = "SELECT COALESCE(SUM(r), 0) FROM (SELECT MAX(risk) r FROM risk_events \
+                   WHERE tenant = ?1 AND kind = ?2 AND value = ?3 AND time > ?4 AND time <= ?5 \
+                   GROUP BY rule_id)";
+        for i in 0..4i64 {
+            let mut stmt = conn.prepare_cached(sql).expect("prepare");
+            let sum: i64 = stmt
+                .query_row(
+                    rusqlite::params!["default", "host", format!("ws{i}"), i, i + 100],
+                    |r| r.get(0),
+                )
+                .expect("query");
+            assert_eq!(sum, 0);
+            assert_eq!(
+                stmt.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "run {i}"
+            );
+        }
     }
 
     #[test]
