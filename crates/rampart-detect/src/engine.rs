@@ -259,19 +259,35 @@ impl Engine {
                     && !p.tests.is_empty()
                     && p.tests.iter().all(|t| t.needle != NONE)
             };
-            if kleene(&conds[ri], &|i| {
-                if gated(&preds[i as usize]) {
-                    K::F
-                } else {
-                    K::U
+            // Only the predicates of a trigger set make the rule a candidate: a set whose
+            // predicates all being false makes the condition false. All gated predicates
+            // form one when any does; the most common are then dropped while the rest
+            // still falsify the condition, so `.exe` or an event id does not wake every
+            // rule that also names them next to a rarer literal (`A and B` needs only
+            // B's needles). The other needles are still scanned for the evaluation.
+            let falsified = |set: &[usize]| {
+                kleene(&conds[ri], &|i| {
+                    if set.contains(&(i as usize)) {
+                        K::F
+                    } else {
+                        K::U
+                    }
+                }) == K::F
+            };
+            let mut trigger: Vec<usize> =
+                (base..preds.len()).filter(|&i| gated(&preds[i])).collect();
+            if falsified(&trigger) {
+                let mut common_first = trigger.clone();
+                common_first.sort_by_key(|&i| rarity(&preds[i]));
+                for p in common_first {
+                    let without: Vec<usize> = trigger.iter().copied().filter(|&q| q != p).collect();
+                    if falsified(&without) {
+                        trigger = without;
+                    }
                 }
-            }) == K::F
-            {
-                for p in &preds[base..] {
-                    if gated(p) {
-                        for t in &p.tests {
-                            needle_rule[t.needle as usize] = ri as u32;
-                        }
+                for &pi in &trigger {
+                    for t in &preds[pi].tests {
+                        needle_rule[t.needle as usize] = ri as u32;
                     }
                 }
             }
@@ -530,6 +546,21 @@ fn offset(c: &Cond, base: u32) -> Cond {
     }
 }
 
+/// How rarely a gated predicate is expected to hold, for choosing trigger sets: longer
+/// literals are rarer, whole-value equality rarer than a substring, numbers (event ids)
+/// common. A predicate holds when any test does (every test, with `|all`).
+fn rarity(p: &Pred) -> usize {
+    let test = |t: &TestEntry| match &t.test {
+        Test::Lit { op, text, .. } => text.len() + if *op == StrOp::Exact { 4 } else { 0 },
+        Test::Pattern {
+            gate: Some((g, _)), ..
+        } => g.len(),
+        _ => 0,
+    };
+    let each = p.tests.iter().map(test);
+    if p.all { each.max() } else { each.min() }.unwrap_or(0)
+}
+
 fn kleene(c: &Cond, pred: &dyn Fn(u32) -> K) -> K {
     match c {
         Cond::Const(true) => K::T,
@@ -708,5 +739,54 @@ impl<D: Document + ?Sized> Eval<'_, D> {
             p.tests.iter().any(one)
         };
         r != p.negate
+    }
+}
+
+#[cfg(test)]
+mod trigger_tests {
+    use super::*;
+    use crate::LoadOptions;
+    use serde_json::json;
+
+    fn engine(condition: &str) -> Engine {
+        let yaml = format!(
+            "title: t\nid: t\nlogsource: {{product: test}}\ndetection:\n  common:\n    \
+             Image|endswith: '.exe'\n  rare:\n    CommandLine|contains: 'sekurlsa::logonpasswords'\n  \
+             condition: {condition}\n"
+        );
+        let (rules, diags) = RuleSet::from_yaml_str(&yaml, "t.yml", &LoadOptions::default());
+        assert!(diags.is_empty(), "{diags:?}");
+        Engine::with_routing(&rules, &Mappings::builtin(), Routing::AllRules)
+    }
+
+    /// (rule was a candidate, rule matched) for `event`.
+    fn run(e: &Engine, event: &Value) -> (bool, bool) {
+        let mut m = Matches::new();
+        e.evaluate(event, &mut m);
+        (!m.candidates.is_empty(), !m.is_empty())
+    }
+
+    #[test]
+    fn a_conjunction_wakes_its_rule_only_on_the_rarer_needle() {
+        let common = json!({"Image": "C:\\Windows\\cmd.exe", "CommandLine": "dir"});
+        let both = json!({"Image": "C:\\m.exe", "CommandLine": "m sekurlsa::logonpasswords"});
+        let rare = json!({"Image": "C:\\m.com", "CommandLine": "sekurlsa::logonpasswords"});
+        let e = engine("common and rare");
+        assert_eq!(
+            run(&e, &common),
+            (false, false),
+            "'.exe' alone wakes nothing"
+        );
+        assert_eq!(run(&e, &both), (true, true));
+        assert_eq!(run(&e, &rare), (true, false), "woken, then false");
+        // Either side can make a disjunction true: both sides' needles wake it.
+        let e = engine("common or rare");
+        assert_eq!(run(&e, &common), (true, true));
+        assert_eq!(run(&e, &rare), (true, true));
+        // `rare and not common`: only `rare` can be the trigger.
+        let e = engine("rare and not common");
+        assert_eq!(run(&e, &common), (false, false));
+        assert_eq!(run(&e, &rare), (true, true));
+        assert_eq!(run(&e, &both), (true, false));
     }
 }
