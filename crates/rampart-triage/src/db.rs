@@ -13,6 +13,10 @@ use crate::error::SqlContext;
 /// entity reads that entity's recent groups instead of every group it was ever in (which
 /// grew without bound on a busy host); and the risk index covers the risk sum, so it no
 /// longer reads each risk event's row.
+///
+/// Step 3 lets a group be merged into another (an alert related to both joins them): the
+/// merged group's row stays, pointing at the group that took its alerts, so its id still
+/// leads somewhere.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE alerts (
@@ -138,6 +142,9 @@ DROP INDEX group_entities_value;
 CREATE INDEX group_entities_recent ON group_entities(kind, value, last_seen);
 DROP INDEX risk_events_entity;
 CREATE INDEX risk_events_entity ON risk_events(tenant, kind, value, time, rule_id, risk);
+"#,
+    r#"
+ALTER TABLE alert_groups ADD COLUMN merged_into INTEGER;
 "#,
 ];
 

@@ -133,6 +133,16 @@ pub(crate) fn load(
     id: i64,
     tenant: Option<&str>,
 ) -> Result<Option<Group>, TriageError> {
+    // A merged group's id leads to the group that took its alerts (merges re-point
+    // earlier merges, so one step is enough).
+    let id: i64 = conn
+        .prepare_cached("SELECT merged_into FROM alert_groups WHERE id = ?1")
+        .ctx("prepare a group merge lookup")?
+        .query_row([id], |r| r.get::<_, Option<i64>>(0))
+        .optional()
+        .ctx("read a group's merge")?
+        .flatten()
+        .unwrap_or(id);
     let raw = conn
         .prepare_cached(&format!(
             "SELECT {GROUP_COLUMNS} FROM alert_groups g WHERE g.id = ?1 AND (?2 IS NULL OR g.tenant = ?2)"
@@ -177,14 +187,12 @@ fn group_entities<'e>(
     })
 }
 
-/// The most recently active group the alert belongs to, if any.
-fn find(
-    conn: &Connection,
-    cfg: &TriageConfig,
-    p: &Placement<'_>,
-) -> Result<Option<i64>, TriageError> {
+/// The groups a new alert belongs to: through its entities, the most recently active
+/// group of each (most recent first, each once); failing that, the group of the previous
+/// stage of an attack on its host.
+fn find(conn: &Connection, cfg: &TriageConfig, p: &Placement<'_>) -> Result<Vec<i64>, TriageError> {
     let window = nanos(cfg.grouping.window_secs);
-    let mut best: Option<(i64, i64)> = None;
+    let mut related: Vec<(i64, i64)> = Vec::new();
     let mut by_entity = conn
         .prepare_cached(
             "SELECT g.id, g.last_seen FROM group_entities ge CROSS JOIN alert_groups g ON g.id = ge.group_id \
@@ -213,22 +221,23 @@ fn find(
             )
             .optional()
             .ctx("search groups by entity")?;
-        if let Some((id, last)) = found
-            && best.is_none_or(|(_, b)| last > b)
+        if let Some(found) = found
+            && !related.iter().any(|(id, _)| *id == found.0)
         {
-            best = Some((id, last));
+            related.push(found);
         }
     }
-    if best.is_some() {
-        return Ok(best.map(|(id, _)| id));
+    if !related.is_empty() {
+        related.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        return Ok(related.into_iter().map(|(id, _)| id).collect());
     }
     // The next stage of an attack on the same host, within the longer chain window.
     let (Some(host), Some(&(stage, _))) = (p.entities.host.as_deref(), tactics(p.tags).last())
     else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     if cfg.is_common(host) {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let chain = nanos(cfg.grouping.chain_window_secs);
     conn.prepare_cached(
@@ -254,6 +263,74 @@ fn find(
     )
     .optional()
     .ctx("search groups by tactic chain")
+    .map(|id| id.into_iter().collect())
+}
+
+/// Merge group `from` into group `into`: its alerts, entities, span, level, priority (and
+/// the title that came with it), count and tactics. `from` keeps its row, pointing at
+/// `into`, and no longer matches entities or appears in lists.
+fn merge(conn: &Connection, into: i64, from: i64) -> Result<(), TriageError> {
+    conn.prepare_cached("UPDATE alerts SET group_id = ?1 WHERE group_id = ?2")
+        .ctx("prepare a group merge")?
+        .execute(params![into, from])
+        .ctx("move a merged group's alerts")?;
+    conn.prepare_cached(
+        "INSERT INTO group_entities (group_id, kind, value, last_seen) \
+         SELECT ?1, kind, value, last_seen FROM group_entities WHERE group_id = ?2 \
+         ON CONFLICT (group_id, kind, value) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)",
+    )
+    .ctx("prepare a group entity merge")?
+    .execute(params![into, from])
+    .ctx("move a merged group's entities")?;
+    conn.prepare_cached("DELETE FROM group_entities WHERE group_id = ?1")
+        .ctx("prepare a group entity removal")?
+        .execute([from])
+        .ctx("remove a merged group's entities")?;
+    let tactics_of = |id: i64| -> Result<Vec<String>, TriageError> {
+        let raw: String = conn
+            .prepare_cached("SELECT tactics FROM alert_groups WHERE id = ?1")
+            .ctx("prepare a group read")?
+            .query_row([id], |r| r.get(0))
+            .ctx("read group tactics")?;
+        from_json("group tactics", &raw)
+    };
+    let mut names = tactics_of(into)?;
+    names.extend(tactics_of(from)?);
+    let names = ranked_tactics(names);
+    conn.prepare_cached(
+        "UPDATE alert_groups SET first_seen = MIN(alert_groups.first_seen, o.first_seen), \
+         last_seen = MAX(alert_groups.last_seen, o.last_seen), \
+         max_level = MAX(alert_groups.max_level, o.max_level), \
+         title = CASE WHEN o.max_priority > alert_groups.max_priority THEN o.title ELSE alert_groups.title END, \
+         max_priority = MAX(alert_groups.max_priority, o.max_priority), \
+         alert_count = alert_groups.alert_count + o.alert_count, tactics = ?3, \
+         tactic_max = COALESCE(MAX(alert_groups.tactic_max, o.tactic_max), alert_groups.tactic_max, o.tactic_max), \
+         entities_seen = MIN(alert_groups.entities_seen, o.entities_seen) \
+         FROM (SELECT * FROM alert_groups WHERE id = ?2) AS o WHERE alert_groups.id = ?1",
+    )
+    .ctx("prepare a group merge update")?
+    .execute(params![into, from, to_json(&names.0)])
+    .ctx("merge a group's figures")?;
+    conn.prepare_cached(
+        "UPDATE alert_groups SET merged_into = ?1, alert_count = 0 WHERE id = ?2 OR merged_into = ?2",
+    )
+    .ctx("prepare a group merge mark")?
+    .execute(params![into, from])
+    .ctx("mark a merged group")?;
+    Ok(())
+}
+
+/// Tactic names in kill-chain order, each once (unknown names dropped), and the rank of
+/// the last.
+fn ranked_tactics(names: Vec<String>) -> (Vec<String>, Option<i64>) {
+    let mut ranked: Vec<(usize, String)> = names
+        .into_iter()
+        .filter_map(|n| TACTICS.iter().position(|t| *t == n).map(|r| (r, n)))
+        .collect();
+    ranked.sort_unstable();
+    ranked.dedup();
+    let max = ranked.last().map(|(r, _)| *r as i64);
+    (ranked.into_iter().map(|(_, n)| n).collect(), max)
 }
 
 /// A group's title: its most important alert's title and main entity. A group takes the
@@ -278,8 +355,16 @@ pub(crate) fn place(
     now: Timestamp,
 ) -> Result<Placed, TriageError> {
     let alert_tactics = tactics(p.tags);
-    let (placed, (last_seen, entities_seen)): (Placed, (i64, i64)) = match find(conn, cfg, p)? {
-        Some(id) => {
+    let related = find(conn, cfg, p)?;
+    // An alert related to several groups joins them: the most recently active takes the
+    // others' alerts.
+    if let Some((&into, others)) = related.split_first() {
+        for &from in others {
+            merge(conn, into, from)?;
+        }
+    }
+    let (placed, (last_seen, entities_seen)): (Placed, (i64, i64)) = match related.first() {
+        Some(&id) => {
             let old: String = conn
                 .prepare_cached("SELECT tactics FROM alert_groups WHERE id = ?1")
                 .ctx("prepare a group read")?
@@ -287,14 +372,7 @@ pub(crate) fn place(
                 .ctx("read group tactics")?;
             let mut names: Vec<String> = from_json("group tactics", &old)?;
             names.extend(alert_tactics.iter().map(|(_, t)| (*t).to_owned()));
-            let mut ranked: Vec<(usize, String)> = names
-                .into_iter()
-                .filter_map(|n| TACTICS.iter().position(|t| *t == n).map(|r| (r, n)))
-                .collect();
-            ranked.sort_unstable();
-            ranked.dedup();
-            let max = ranked.last().map(|(r, _)| *r as i64);
-            let names: Vec<String> = ranked.into_iter().map(|(_, n)| n).collect();
+            let (names, max) = ranked_tactics(names);
             let mut update = conn
                 .prepare_cached(
                     "UPDATE alert_groups SET first_seen = MIN(first_seen, ?2), \
@@ -422,7 +500,7 @@ fn keep_entities_recent(
 impl Triage {
     /// Incident candidates matching `query`, most recently active (or highest priority) first.
     pub fn groups(&self, query: &GroupQuery) -> Result<GroupPage, TriageError> {
-        let mut clauses: Vec<&str> = Vec::new();
+        let mut clauses: Vec<&str> = vec!["g.merged_into IS NULL"];
         let mut args: Vec<SqlValue> = Vec::new();
         if let Some(t) = &query.tenant {
             args.push(t.clone().into());
@@ -497,7 +575,7 @@ impl Triage {
             ))
             .ctx("prepare a group's alerts")?;
         let rows = stmt
-            .query_map([id], RawAlert::from_row)
+            .query_map([group.id], RawAlert::from_row)
             .ctx("read a group's alerts")?;
         let mut alerts = Vec::new();
         for row in rows {
@@ -533,6 +611,75 @@ mod tests {
             .collect();
         out.sort();
         out
+    }
+
+    #[test]
+    fn an_alert_related_to_two_groups_merges_them() {
+        let (_dir, triage) = open(Default::default());
+        let tagged = |s: crate::Signal, t: &str| s.with_tags([format!("attack.{t}")]);
+        // r1 on ws01/alice and r2 on ws02/bob make two groups; r3 on ws01 for bob is
+        // related to both and joins them.
+        let first = triage
+            .process(vec![
+                tagged(
+                    detection("r1", Level::High, at(0), "ws01", "alice"),
+                    "execution",
+                ),
+                tagged(
+                    detection("r2", Level::Low, at(60), "ws02", "bob"),
+                    "credential_access",
+                ),
+            ])
+            .expect("process");
+        assert_eq!(first.groups_created, 2);
+        let [a1, a2] = first.created[..] else {
+            panic!("two alerts: {first:?}")
+        };
+        let group_of = |alert: i64| {
+            triage
+                .get(alert, None)
+                .expect("get")
+                .expect("alert")
+                .alert
+                .group_id
+                .expect("grouped")
+        };
+        let (g1, g2) = (group_of(a1), group_of(a2));
+        assert_ne!(g1, g2);
+        let third = triage
+            .process(vec![detection("r3", Level::Medium, at(120), "ws01", "bob")])
+            .expect("process");
+        assert_eq!((third.grouped, third.groups_created), (1, 0));
+        assert_eq!(
+            ids_by_group(&triage),
+            vec![vec!["r1".to_owned(), "r2".into(), "r3".into()]]
+        );
+        // The group that took the alerts is the most recently active one (r2's); r1's
+        // group id leads to it.
+        let merged = triage.group(g1, None).expect("group").expect("exists");
+        assert_eq!(merged.group.id, g2);
+        let g = &merged.group;
+        assert_eq!((g.alert_count, g.open_alerts), (3, 3));
+        assert_eq!((g.first_seen, g.last_seen), (at(0), at(120)));
+        assert_eq!(g.max_level, Level::High);
+        assert!(
+            g.title.starts_with("r1"),
+            "named after its worst alert: {}",
+            g.title
+        );
+        assert_eq!(g.tactics, ["execution", "credential_access"]);
+        let mut entities: Vec<&str> = g.entities.iter().map(|e| e.value.as_str()).collect();
+        entities.sort_unstable();
+        assert_eq!(entities, ["alice", "bob", "ws01", "ws02"]);
+        for a in [a1, a2] {
+            assert_eq!(group_of(a), g2);
+        }
+        // A later alert on alice finds the merged group, not the empty one.
+        let fourth = triage
+            .process(vec![detection("r4", Level::Low, at(180), "ws03", "alice")])
+            .expect("process");
+        assert_eq!((fourth.grouped, fourth.groups_created), (1, 0));
+        assert_eq!(group_of(fourth.created[0]), g2);
     }
 
     #[test]
