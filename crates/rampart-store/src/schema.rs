@@ -129,6 +129,13 @@ pub(crate) fn register_tokenizers(index: &Index) {
 /// so that the words of `needle` are consecutive words of `haystack`.
 pub(crate) fn contains_at_word_bounds(haystack: &str, needle: &str) -> bool {
     use rampart_query::text::is_word_char;
+    // The usual case: a syslog message is the end of its raw line.
+    if let Some(before) = haystack.strip_suffix(needle)
+        && (!before.chars().next_back().is_some_and(is_word_char)
+            || !needle.chars().next().is_some_and(is_word_char))
+    {
+        return true;
+    }
     let mut from = 0;
     while let Some(i) = haystack.get(from..).and_then(|h| h.find(needle)) {
         let start = from + i;
@@ -254,6 +261,11 @@ mod tests {
             ("é café", "café", true),
             ("écafé", "café", false),
             ("anything", "", true),
+            // At the end, as a syslog message usually is.
+            ("<38>h sshd[1]: Accepted key", "Accepted key", true),
+            ("xAccepted key", "Accepted key", false),
+            ("Accepted key x Accepted key", "Accepted key", true),
+            ("a -- Accepted key", "-- Accepted key", true),
         ];
         for (haystack, needle, expected) in cases {
             assert_eq!(
