@@ -226,6 +226,11 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
     store.refresh()?;
     store.close()?;
     drop(store);
+    // That phase turns push-back off, so its indexing backlog (most of the events) is held
+    // in memory; the peak of the rest of the run, where push-back is on as in `serve`, is
+    // measured from here (Linux: writing 5 to clear_refs resets the process's VmHWM).
+    let wal_phase_peak = peak_rss_mib();
+    let peak_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
 
     // 3. end to end: TCP syslog → parse → WAL → index, until searchable.
     let e2e_dir = root.join("e2e-bench");
@@ -363,11 +368,22 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
         );
         store.close()?;
     }
-    row(
-        "peak RSS",
-        format!("{:.0} MiB", peak_rss_mib()),
-        "whole run, including the WAL-only phase whose indexing backlog is unbounded",
-    );
+    if peak_reset {
+        row(
+            "peak RSS after the WAL-only phase",
+            format!("{:.0} MiB", peak_rss_mib()),
+            &format!(
+                "end to end, pipeline and search (push-back on); the WAL-only phase peaked at \
+                 {wal_phase_peak:.0} MiB with its indexing backlog unbounded"
+            ),
+        );
+    } else {
+        row(
+            "peak RSS",
+            format!("{:.0} MiB", peak_rss_mib()),
+            "whole run, including the WAL-only phase whose indexing backlog is unbounded",
+        );
+    }
     Ok(())
 }
 
