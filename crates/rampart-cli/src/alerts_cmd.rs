@@ -628,6 +628,9 @@ pub fn run_suppress(cfg: Config, cmd: SuppressCommand) -> anyhow::Result<()> {
                 cell(&s["author"]),
                 s["expires"].as_str().unwrap_or("never")
             );
+            for w in answer["warnings"].as_array().into_iter().flatten() {
+                eprintln!("warning: {}", w.as_str().unwrap_or_default());
+            }
             Ok(())
         }
         SuppressCommand::List {

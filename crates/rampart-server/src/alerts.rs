@@ -446,6 +446,23 @@ async fn add_suppression(
         )
     })?;
     let expires = Expiry::parse(&expires_text, Timestamp::now()).map_err(api_error)?;
+    // A mistyped rule id would mute nothing while looking like it does: say so.
+    let mut warnings: Vec<String> = Vec::new();
+    if let Some(rule) = nonempty(&b.rule_id) {
+        let (detection, triage_db) = (state.detection.clone(), t.clone());
+        let known = {
+            let rule = rule.clone();
+            tokio::task::spawn_blocking(move || known_rule(detection.as_deref(), &triage_db, &rule))
+                .await
+                .map_err(|e| ApiError::Internal(format!("rule lookup failed: {e}")))??
+        };
+        if !known {
+            warnings.push(format!(
+                "no loaded rule has the id {rule:?} and no alert came from one: this suppression \
+                 mutes nothing until such a rule fires (ids: `rampart rules list`, `rampart alerts noise`)"
+            ));
+        }
+    }
     let spec = SuppressionSpec {
         tenant: principal.tenant_scope(b.tenant)?,
         rule_id: b.rule_id,
@@ -465,7 +482,40 @@ async fn add_suppression(
         detail: Some(created.reason.clone()),
         peer: None,
     });
-    Ok(Json(json!({ "suppression": created })))
+    Ok(Json(
+        json!({ "suppression": created, "warnings": warnings }),
+    ))
+}
+
+/// Whether `rule` names a loaded detection rule (Sigma, correlation or baseline), an intel
+/// or risk rule of triage, or a rule some signal already came from.
+fn known_rule(
+    detection: Option<&rampart_detections::DetectionService>,
+    triage: &Triage,
+    rule: &str,
+) -> Result<bool, ApiError> {
+    if rule == rampart_triage::RISK_RULE_ID
+        || rule.strip_prefix("intel.").is_some_and(|kind| {
+            rampart_intel::IndicatorKind::ALL
+                .iter()
+                .any(|k| k.as_str() == kind)
+        })
+    {
+        return Ok(true);
+    }
+    if let Some(d) = detection {
+        let rules = d
+            .rules(None)
+            .map_err(|e| ApiError::Internal(format!("listing the rules: {e}")))?;
+        if rules.iter().any(|r| r.id == rule) {
+            return Ok(true);
+        }
+    }
+    Ok(triage
+        .rule_noise(None)
+        .map_err(api_error)?
+        .iter()
+        .any(|n| n.rule_id == rule))
 }
 
 async fn revoke_suppression(
@@ -848,6 +898,44 @@ mod tests {
         )
         .await;
         assert_eq!(noise["rules"][0]["false_positive_rate"], 1.0);
+        rampart_store::EventStore::close(f.store.as_ref()).expect("close the store");
+    }
+
+    #[tokio::test]
+    async fn a_suppression_of_an_unknown_rule_is_kept_with_a_warning() {
+        let f = fixture();
+        let add = |rule: &str| {
+            json!({"rule_id": rule, "conditions": [{"field": "host", "equals": "ws01"}],
+                   "reason": "test", "expires": "1d"})
+        };
+        // r1 raised the fixture's alert; intel and risk rules are triage's own.
+        for rule in ["r1", "intel.ipv4", rampart_triage::RISK_RULE_ID] {
+            let (status, answer) = call(
+                &f.app,
+                "engineer",
+                Method::POST,
+                "/api/v1/suppressions",
+                add(rule),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            assert_eq!(answer["warnings"], json!([]), "{rule}");
+        }
+        let (status, answer) = call(
+            &f.app,
+            "engineer",
+            Method::POST,
+            "/api/v1/suppressions",
+            add("rl"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert!(answer["suppression"]["id"].as_i64().is_some(), "{answer}");
+        let warning = answer["warnings"][0].as_str().unwrap_or_default();
+        assert!(
+            warning.contains("\"rl\"") && warning.contains("mutes nothing"),
+            "{answer}"
+        );
         rampart_store::EventStore::close(f.store.as_ref()).expect("close the store");
     }
 
