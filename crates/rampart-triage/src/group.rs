@@ -296,7 +296,7 @@ fn merge(conn: &Connection, into: i64, from: i64) -> Result<(), TriageError> {
     };
     let mut names = tactics_of(into)?;
     names.extend(tactics_of(from)?);
-    let names = ranked_tactics(names);
+    let (names, tactic_max) = ranked_tactics(names);
     conn.prepare_cached(
         "UPDATE alert_groups SET first_seen = MIN(alert_groups.first_seen, o.first_seen), \
          last_seen = MAX(alert_groups.last_seen, o.last_seen), \
@@ -304,12 +304,12 @@ fn merge(conn: &Connection, into: i64, from: i64) -> Result<(), TriageError> {
          title = CASE WHEN o.max_priority > alert_groups.max_priority THEN o.title ELSE alert_groups.title END, \
          max_priority = MAX(alert_groups.max_priority, o.max_priority), \
          alert_count = alert_groups.alert_count + o.alert_count, tactics = ?3, \
-         tactic_max = COALESCE(MAX(alert_groups.tactic_max, o.tactic_max), alert_groups.tactic_max, o.tactic_max), \
+         tactic_max = ?4, \
          entities_seen = MIN(alert_groups.entities_seen, o.entities_seen) \
          FROM (SELECT * FROM alert_groups WHERE id = ?2) AS o WHERE alert_groups.id = ?1",
     )
     .ctx("prepare a group merge update")?
-    .execute(params![into, from, to_json(&names.0)])
+    .execute(params![into, from, to_json(&names), tactic_max])
     .ctx("merge a group's figures")?;
     conn.prepare_cached(
         "UPDATE alert_groups SET merged_into = ?1, alert_count = 0 WHERE id = ?2 OR merged_into = ?2",
