@@ -72,6 +72,20 @@ pub enum AlertsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Close every open alert of a group (an incident candidate judged as a whole) with a
+    /// disposition: tp, btp or fp. Each alert keeps its own history entry.
+    CloseGroup {
+        /// The group's id.
+        id: i64,
+        /// tp, btp or fp.
+        #[arg(long)]
+        disposition: String,
+        /// Why (kept in each alert's history).
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// List incident candidates (groups of related alerts), or show one with `--id`.
     Groups {
         #[arg(long)]
@@ -521,6 +535,24 @@ pub fn run_alerts(cfg: Config, cmd: AlertsCommand) -> anyhow::Result<()> {
                 &json!({ "disposition": disposition, "note": note }),
             )?;
             print_alert(&answer);
+            Ok(())
+        }
+        AlertsCommand::CloseGroup {
+            id,
+            disposition,
+            note,
+            server,
+        } => {
+            let answer = Client::new(&cfg, &server)?.post_json(
+                &format!("/api/v1/alert-groups/{id}/close"),
+                &json!({ "disposition": disposition, "note": note }),
+            )?;
+            let closed = answer["closed"].as_array().map_or(0, Vec::len);
+            let group = &answer["group"];
+            println!(
+                "group {}: closed {closed} alert(s) as {disposition}; {} of its {} alert(s) still open",
+                group["id"], group["open_alerts"], group["alert_count"]
+            );
             Ok(())
         }
         AlertsCommand::Groups {

@@ -370,6 +370,59 @@ fn several_high_rules_on_one_host_raise_one_risk_alert_in_one_group() {
         .count();
     assert_eq!(detection_members, 3, "{group}");
     assert!(!group.to_string().contains("other-host"), "{group}");
+
+    // The analyst judges the incident candidate as a whole: one command closes its alerts.
+    let (code, answer) = post(
+        &server,
+        &admin,
+        &format!("/api/v1/alert-groups/{gid}/close"),
+        json!({"disposition": "maybe"}),
+    );
+    assert_eq!(code, 400, "{answer}");
+    let (ok, out, err) = cli(
+        &server,
+        &admin,
+        &[
+            "alerts",
+            "close-group",
+            &gid.to_string(),
+            "--disposition",
+            "tp",
+            "--note",
+            "ransomware staging",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!("closed {} alert(s) as tp", members.len())),
+        "{out}"
+    );
+    let (_, group) = get(&server, &admin, &format!("/api/v1/alert-groups/{gid}"), &[]);
+    assert_eq!(group["group"]["open_alerts"], 0, "{group}");
+    for a in group["alerts"].as_array().unwrap() {
+        assert_eq!(a["status"], "closed", "{a}");
+        assert_eq!(a["disposition"], "true_positive", "{a}");
+    }
+    let other = alerts(&server, &admin, &[("entity", "host:other-host")]);
+    assert_eq!(other["alerts"][0]["status"], "new", "{other}");
+    // Every closed alert counts in its rule's statistics, as if closed one by one.
+    let (_, noise) = get(&server, &admin, "/api/v1/rules/noise", &[]);
+    let true_positives: u64 = noise["rules"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{noise}"))
+        .iter()
+        .filter_map(|r| r["true_positive"].as_u64())
+        .sum();
+    assert_eq!(true_positives, members.len() as u64, "{noise}");
+    // Closing it again closes nothing more.
+    let (code, answer) = post(
+        &server,
+        &admin,
+        &format!("/api/v1/alert-groups/{gid}/close"),
+        json!({"disposition": "true_positive"}),
+    );
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["closed"], json!([]), "{answer}");
 }
 
 fn restart(dir: &Path, config: PathBuf) -> Server {

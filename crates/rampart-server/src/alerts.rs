@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/alerts/{id}/close", post(close))
         .route("/api/v1/alert-groups", get(groups))
         .route("/api/v1/alert-groups/{id}", get(group))
+        .route("/api/v1/alert-groups/{id}/close", post(close_group))
         .route(
             "/api/v1/suppressions",
             get(suppressions).post(add_suppression),
@@ -316,8 +317,17 @@ async fn close(
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let (disposition, note) = close_body(&bytes)?;
+    change(state, principal, id, move |t, id, tenant, actor| {
+        t.close(id, tenant, actor, disposition, note.as_deref())
+    })
+    .await
+}
+
+/// The disposition and note of a close request.
+fn close_body(bytes: &Bytes) -> Result<(Disposition, Option<String>), ApiError> {
     let b: CloseBody = body(
-        &bytes,
+        bytes,
         "{\"disposition\": \"false_positive\", \"note\": \"…\"}",
     )?;
     let text = nonempty(&b.disposition).ok_or_else(|| {
@@ -331,10 +341,33 @@ async fn close(
             "unknown disposition '{text}', expected true_positive, benign_true_positive or false_positive"
         ))
     })?;
-    change(state, principal, id, move |t, id, tenant, actor| {
-        t.close(id, tenant, actor, disposition, b.note.as_deref())
+    Ok((disposition, b.note))
+}
+
+/// `POST /api/v1/alert-groups/{id}/close`: close every open alert of the group.
+async fn close_group(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsTriage)?;
+    let (disposition, note) = close_body(&bytes)?;
+    let t = triage(&state)?;
+    let id = parse_id(&id, "group")?;
+    let tenant = principal.tenant_scope(None)?;
+    let actor = principal.name.clone();
+    let (closed, detail) = blocking(move || {
+        let closed = t.close_group(id, tenant.as_deref(), &actor, disposition, note.as_deref())?;
+        let detail = t
+            .group(id, tenant.as_deref())?
+            .ok_or(TriageError::NotFound { what: "group", id })?;
+        Ok((closed, detail))
     })
-    .await
+    .await?;
+    Ok(Json(
+        json!({ "closed": closed, "group": detail.group, "alerts": detail.alerts }),
+    ))
 }
 
 /// Filters of `GET /api/v1/alert-groups`.

@@ -135,6 +135,56 @@ impl Triage {
         Ok(alert)
     }
 
+    /// Close every alert of group `id` that is not closed yet with `disposition`, in one
+    /// transaction: an incident candidate judged as a whole. Each alert gets its own
+    /// history entry and counts in its rule's statistics, as if closed one by one. A
+    /// merged group's id closes the group that took it in. Returns the ids closed.
+    pub fn close_group(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        actor: &str,
+        disposition: Disposition,
+        note: Option<&str>,
+    ) -> Result<Vec<i64>, TriageError> {
+        check_actor(actor)?;
+        let now = self.now();
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().ctx("begin a group close")?;
+        let group = crate::group::load(&tx, id, tenant)?
+            .ok_or(TriageError::NotFound { what: "group", id })?;
+        let open: Vec<i64> = tx
+            .prepare_cached(
+                "SELECT id FROM alerts WHERE group_id = ?1 AND status != ?2 ORDER BY id",
+            )
+            .ctx("prepare a group's open alerts")?
+            .query_map(params![group.id, AlertStatus::Closed.as_str()], |r| {
+                r.get(0)
+            })
+            .ctx("read a group's open alerts")?
+            .collect::<Result<_, _>>()
+            .ctx("read a group's open alerts")?;
+        for &alert_id in &open {
+            let alert = load_required(&tx, alert_id, tenant)?;
+            set_status_row(&tx, alert_id, AlertStatus::Closed, Some(disposition), now)?;
+            crate::stats::add_disposition(&tx, &alert.tenant, &alert.rule_id, disposition, 1)?;
+            record_history(
+                &tx,
+                alert_id,
+                now,
+                actor,
+                "close",
+                Some(alert.status),
+                Some(AlertStatus::Closed),
+                alert.assignee.as_deref(),
+                Some(disposition),
+                clean_note(note).or(Some("closed with its group")),
+            )?;
+        }
+        tx.commit().ctx("commit a group close")?;
+        Ok(open)
+    }
+
     /// Move alert `id` to `to`; `acknowledge` refuses anything but a new alert.
     #[allow(clippy::too_many_arguments)]
     fn transition(
@@ -206,6 +256,82 @@ mod tests {
     use super::*;
     use crate::Level;
     use crate::testutil::{at, detection, open};
+
+    #[test]
+    fn closing_a_group_closes_its_open_alerts_one_by_one() {
+        let (_dir, triage) = open(Default::default());
+        let report = triage
+            .process(vec![
+                detection("r1", Level::High, at(0), "ws01", "bob"),
+                detection("r2", Level::Low, at(60), "ws01", "carol"),
+                detection("r3", Level::Low, at(120), "ws01", "dave"),
+            ])
+            .expect("process");
+        let [a1, a2, a3] = report.created[..] else {
+            panic!("three alerts: {report:?}")
+        };
+        let group = triage
+            .get(a1, None)
+            .expect("get")
+            .expect("alert")
+            .alert
+            .group_id
+            .expect("grouped");
+        triage
+            .close(a1, None, "alice", Disposition::TruePositive, None)
+            .expect("close one");
+        let closed = triage
+            .close_group(
+                group,
+                None,
+                "alice",
+                Disposition::FalsePositive,
+                Some("lab scan"),
+            )
+            .expect("close the group");
+        assert_eq!(
+            closed,
+            [a2, a3],
+            "the already closed alert keeps its disposition"
+        );
+        for (id, disposition) in [
+            (a1, Disposition::TruePositive),
+            (a2, Disposition::FalsePositive),
+            (a3, Disposition::FalsePositive),
+        ] {
+            let d = triage.get(id, None).expect("get").expect("alert");
+            assert_eq!(d.alert.status, AlertStatus::Closed);
+            assert_eq!(d.alert.disposition, Some(disposition));
+            let last = d.history.last().expect("history");
+            assert_eq!(
+                (last.action.as_str(), last.actor.as_str()),
+                ("close", "alice")
+            );
+        }
+        let note = triage.get(a3, None).expect("get").expect("alert").history;
+        assert_eq!(
+            note.last().and_then(|h| h.note.as_deref()),
+            Some("lab scan")
+        );
+        let noise = triage.rule_noise(None).expect("noise");
+        let fp: u64 = noise.iter().map(|n| n.false_positive).sum();
+        let tp: u64 = noise.iter().map(|n| n.true_positive).sum();
+        assert_eq!((tp, fp), (1, 2));
+        // Nothing left to close; an unknown group is an error, as is a missing actor.
+        let again = triage
+            .close_group(group, None, "alice", Disposition::FalsePositive, None)
+            .expect("close again");
+        assert!(again.is_empty());
+        assert!(matches!(
+            triage.close_group(9999, None, "alice", Disposition::FalsePositive, None),
+            Err(TriageError::NotFound { .. })
+        ));
+        assert!(
+            triage
+                .close_group(group, None, " ", Disposition::FalsePositive, None)
+                .is_err()
+        );
+    }
 
     #[test]
     fn status_workflow_keeps_a_history_of_who_did_what() {
