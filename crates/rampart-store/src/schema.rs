@@ -12,7 +12,8 @@
 //! `f` indexes every string as one lower-cased token, so `field:value` is an exact,
 //! case-insensitive whole-value match, while its fast columns keep the original text for
 //! aggregations. Dots in keys are expanded, so `{"user.name": …}` and
-//! `{"user": {"name": …}}` are the same path. The document store is zstd-compressed.
+//! `{"user": {"name": …}}` are the same path. The document store is zstd-compressed
+//! in 64 KiB blocks.
 
 use rampart_model::Event;
 use serde_json::Value;
@@ -35,6 +36,9 @@ pub(crate) const WORDS: &str = "words";
 /// Values longer than this (bytes) are not indexed as keyword terms (tantivy's term limit
 /// is 65 530 bytes); they remain in the stored event and in the free-text field.
 const MAX_KEYWORD_LEN: usize = 32 * 1024;
+
+/// Uncompressed size of a document-store block (see `index_settings`).
+const DOCSTORE_BLOCK_BYTES: usize = 64 * 1024;
 
 /// The high half of the event id: a column, not a term (one unique term per event would
 /// grow the term dictionary, and every merge, by one entry per event). Ids are UUIDv7,
@@ -103,6 +107,11 @@ pub(crate) fn index_settings() -> IndexSettings {
         docstore_compression: Compressor::Zstd(ZstdCompressor {
             compression_level: Some(3),
         }),
+        // 64 KiB blocks rather than tantivy's 16 KiB: measured on 2 M synthetic syslog
+        // events, 224 bytes on disk per event instead of 264 and a quarter of the zstd
+        // contexts created while indexing, for a selective search p50 of 1.6 ms instead
+        // of 1.1 ms (a hit decompresses a larger block). Set when an index is created.
+        docstore_blocksize: DOCSTORE_BLOCK_BYTES,
         ..IndexSettings::default()
     }
 }
