@@ -169,6 +169,32 @@ async fn console_signs_in_and_searches_demo_data() {
         let shot = client.screenshot().await?;
         let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-incidents.png");
         std::fs::write(&out, shot).ok();
+        // Judged as a whole: one click closes every open alert of the incident candidate.
+        client
+            .find(Locator::Css(
+                ".groupdetail .gdisp option[value='false_positive']",
+            ))
+            .await?
+            .click()
+            .await?;
+        client
+            .find(Locator::Css(".groupdetail .gclose"))
+            .await?
+            .click()
+            .await?;
+        let closed_text = client
+            .wait()
+            .for_element(Locator::Css(".groupdetail .gdone"))
+            .await?
+            .text()
+            .await?;
+        let closed_detail = client
+            .find(Locator::Css(".groupdetail"))
+            .await?
+            .text()
+            .await?;
+        let group_detail =
+            format!("{group_detail}\n--- after closing ---\n{closed_text}\n{closed_detail}");
 
         // The Intel view: the demo feed's attacker address was sighted in the stream.
         client.find(Locator::Id("nav-intel")).await?.click().await?;
@@ -205,6 +231,22 @@ async fn console_signs_in_and_searches_demo_data() {
             && group_detail.contains("203.0.113.45")
             && group_detail.contains("Threat intel: known-bad ipv4 seen"),
         "the incident holds the brute force, the intel hit and the host: {group_detail}"
+    );
+    let (before, after) = group_detail
+        .split_once("--- after closing ---")
+        .expect("the group was closed");
+    assert!(
+        before.contains("Close ") && before.contains("open alerts"),
+        "{before}"
+    );
+    assert!(
+        after.contains("Closed ")
+            && after.contains("alerts as false_positive")
+            && after
+                .split_once("Open alerts")
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('0'))
+            && after.to_lowercase().contains("closed (false_positive)"),
+        "after closing the group: {after}"
     );
     assert!(
         sightings.contains("203.0.113.45")
