@@ -423,6 +423,16 @@ fn several_high_rules_on_one_host_raise_one_risk_alert_in_one_group() {
     );
     assert_eq!(code, 200, "{answer}");
     assert_eq!(answer["closed"], json!([]), "{answer}");
+    // Retention deletes closed alerts only after `closed_alert_retention_days` (365).
+    let (code, answer) = post(&server, &admin, "/api/v1/retention/run", json!({}));
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(
+        answer["alerts"],
+        json!({"alerts": 0, "groups": 0}),
+        "{answer}"
+    );
+    let (code, _) = get(&server, &admin, &format!("/api/v1/alert-groups/{gid}"), &[]);
+    assert_eq!(code, 200);
 }
 
 fn restart(dir: &Path, config: PathBuf) -> Server {

@@ -146,11 +146,14 @@ impl DetectionService {
                     source,
                 })?,
         );
-        if config.retention_days > 0 {
+        let alert_retention = triage
+            .clone()
+            .filter(|t| t.settings().closed_alert_retention_days > 0);
+        if config.retention_days > 0 || alert_retention.is_some() {
             let (d, s, days) = (db.clone(), stop.clone(), config.retention_days);
             let spawned = std::thread::Builder::new()
                 .name("detection-retention".into())
-                .spawn(move || retention_loop(&d, &s, days));
+                .spawn(move || retention_loop(&d, alert_retention.as_deref(), &s, days));
             match spawned {
                 Ok(h) => threads.push(h),
                 Err(source) => {
@@ -319,17 +322,32 @@ impl Drop for DetectionService {
     }
 }
 
-/// Delete detections older than `days`, at start and then hourly, until `stop`.
-fn retention_loop(db: &DetectionStore, stop: &StopFlag, days: u64) {
+/// Delete detections older than `days` (0: none) and, with `triage`, the closed alerts
+/// past its retention, at start and then hourly, until `stop`.
+fn retention_loop(db: &DetectionStore, triage: Option<&Triage>, stop: &StopFlag, days: u64) {
     const DAY: i64 = 86_400_000_000_000;
     loop {
-        let cutoff = Timestamp::now()
-            .nanos()
-            .saturating_sub(i64::try_from(days).unwrap_or(i64::MAX).saturating_mul(DAY));
-        match db.prune(cutoff, 10_000) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, days, "detection retention"),
-            Err(e) => tracing::error!(error = %e, "detection retention failed"),
+        if days > 0 {
+            let cutoff = Timestamp::now()
+                .nanos()
+                .saturating_sub(i64::try_from(days).unwrap_or(i64::MAX).saturating_mul(DAY));
+            match db.prune(cutoff, 10_000) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, days, "detection retention"),
+                Err(e) => tracing::error!(error = %e, "detection retention failed"),
+            }
+        }
+        if let Some(triage) = triage {
+            match triage.apply_retention() {
+                Ok(r) if r.alerts == 0 => {}
+                Ok(r) => tracing::info!(
+                    alerts = r.alerts,
+                    groups = r.groups,
+                    days = triage.settings().closed_alert_retention_days,
+                    "closed alert retention"
+                ),
+                Err(e) => tracing::error!(error = %e, "closed alert retention failed"),
+            }
         }
         if stop.wait(Duration::from_secs(3600)) {
             return;

@@ -340,7 +340,17 @@ async fn run_retention(
     let report = tokio::task::spawn_blocking(move || store.apply_retention())
         .await
         .map_err(|e| ApiError::Internal(format!("retention task failed: {e}")))??;
-    Ok(Json(json!({ "report": report })))
+    // Closed alerts past `triage.closed_alert_retention_days`, when triage runs.
+    let alerts = match state.triage.clone() {
+        Some(t) => Some(
+            tokio::task::spawn_blocking(move || t.apply_retention())
+                .await
+                .map_err(|e| ApiError::Internal(format!("alert retention task failed: {e}")))?
+                .map_err(crate::alerts::api_error)?,
+        ),
+        None => None,
+    };
+    Ok(Json(json!({ "report": report, "alerts": alerts })))
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ pub struct TriageConfig {
     pub common_values: Vec<String>,
     /// Priority points added to alerts involving these entities (crown jewels).
     pub criticality: Vec<CriticalEntity>,
+    /// Closed alerts unchanged for this many days are deleted with their history, and
+    /// the groups they leave empty (0: kept for ever). Open alerts are never deleted.
+    pub closed_alert_retention_days: u64,
 }
 
 /// Deduplication: a repeat of the same rule on the same entities folds into the open alert.
@@ -121,6 +124,7 @@ impl Default for TriageConfig {
             .map(str::to_owned)
             .to_vec(),
             criticality: Vec::new(),
+            closed_alert_retention_days: 365,
         }
     }
 }

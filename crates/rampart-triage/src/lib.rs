@@ -22,6 +22,7 @@ mod db;
 mod error;
 mod group;
 mod process;
+mod retention;
 mod risk;
 mod signal;
 mod stats;
@@ -38,6 +39,7 @@ pub use config::{
 pub use error::TriageError;
 pub use group::{Group, GroupDetail, GroupEntity, GroupPage, GroupQuery};
 pub use process::ProcessReport;
+pub use retention::PurgeReport;
 pub use risk::{RISK_RULE_ID, RiskContribution, RiskQuery, RiskScore};
 pub use signal::{
     DEFAULT_MAX_EVENT_IDS, Entities, EntityKind, Level, Signal, SignalSource, TACTICS, tactics,
