@@ -90,6 +90,7 @@ impl Detection {
 fn host_of(ev: &Event) -> Option<String> {
     ev.get_str("host.name")
         .or_else(|| ev.get_str("Event.System.Computer"))
+        .or_else(|| ev.get_str("winlog.computer_name"))
 }
 
 pub fn level_rank(level: &str) -> u8 {
@@ -103,24 +104,29 @@ pub fn level_rank(level: &str) -> u8 {
     }
 }
 
-/// The fields an analyst reads first, whichever shape the event has.
+/// The fields an analyst reads first: ECS names, then Windows event data items as EVTX
+/// (`Event.EventData.*`), Winlogbeat (`winlog.event_data.*`) or flat JSON exports render
+/// them.
 const KEY_FIELDS: &[&str] = &[
     "process.command_line",
-    "Event.EventData.CommandLine",
-    "Event.EventData.ScriptBlockText",
+    "CommandLine",
+    "ScriptBlockText",
     "process.executable",
-    "Event.EventData.Image",
-    "Event.EventData.TargetFilename",
-    "Event.EventData.TargetObject",
-    "Event.EventData.ImageLoaded",
-    "Event.EventData.QueryName",
-    "Event.EventData.ServiceName",
-    "Event.EventData.TargetUserName",
+    "Image",
+    "TargetFilename",
+    "TargetObject",
+    "ImageLoaded",
+    "QueryName",
+    "ServiceName",
+    "TargetUserName",
     "user.name",
     "source.ip",
     "destination.ip",
     "message",
 ];
+
+/// Where an event data item can sit, by event shape.
+const DATA_PREFIXES: &[&str] = &["Event.EventData.", "winlog.event_data.", ""];
 
 fn details(ev: &Event) -> String {
     let mut parts = Vec::new();
@@ -128,14 +134,28 @@ fn details(ev: &Event) -> String {
         if parts.len() >= 3 {
             break;
         }
-        if let Some(v) = ev.get_str(key)
+        // ECS names have a dot; event data items are tried in each shape.
+        let found = if key.contains('.') {
+            ev.get_str(key).map(|v| (key.to_string(), v))
+        } else {
+            DATA_PREFIXES.iter().find_map(|p| {
+                let path = format!("{p}{key}");
+                ev.get_str(&path).map(|v| (path, v))
+            })
+        };
+        if let Some((path, v)) = found
             && !v.is_empty()
+            && !parts.iter().any(|(_, seen): &(String, String)| *seen == v)
         {
             let short: String = v.chars().take(160).collect();
-            parts.push(format!("{key}={short}"));
+            parts.push((path, short));
         }
     }
-    parts.join(" | ")
+    parts
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// Load rule files and directories into one set, with every rule that failed to compile.

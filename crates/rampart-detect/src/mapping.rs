@@ -17,6 +17,10 @@ use std::path::Path;
 pub const BUILTIN: &[(&str, &str)] = &[
     ("windows.yml", include_str!("../mappings/windows.yml")),
     (
+        "windows_flat.yml",
+        include_str!("../mappings/windows_flat.yml"),
+    ),
+    (
         "ecs_windows.yml",
         include_str!("../mappings/ecs_windows.yml"),
     ),
@@ -484,6 +488,48 @@ mod tests {
         let other = class_of(&win("Security", 4624));
         assert!(other.categories.is_empty());
         assert_eq!(other.services, ["security"]);
+        // The same classes for flat exports (NXLog, OTRF), the event id a number or text.
+        for (doc, category, service) in [
+            (
+                json!({"Channel": sysmon, "EventID": 1}),
+                "process_creation",
+                "sysmon",
+            ),
+            (
+                json!({"Channel": sysmon, "EventID": "22"}),
+                "dns_query",
+                "sysmon",
+            ),
+            (
+                json!({"Channel": "Security", "EventID": 4688}),
+                "process_creation",
+                "security",
+            ),
+        ] {
+            let c = class_of(&doc);
+            assert_eq!(c.product.as_deref(), Some("windows"), "{doc}");
+            assert!(c.categories.iter().any(|x| x == category), "{doc} {c:?}");
+            assert!(c.services.iter().any(|x| x == service), "{doc} {c:?}");
+        }
+    }
+
+    #[test]
+    fn flat_windows_fields() {
+        let m = Mappings::builtin();
+        let (schemas, classes) = compile_classes(&m, true);
+        let doc = json!({"Channel": "Security", "EventID": 4688});
+        let si = m
+            .schemas()
+            .iter()
+            .position(|s| s.name == "windows_flat")
+            .expect("flat schema");
+        let class = &classes[schemas[si].classify(&doc)];
+        let key = resolve_field(&m, class, "Image");
+        assert_eq!(key.paths().next(), Some("NewProcessName"));
+        let key = resolve_field(&m, class, "CommandLine");
+        assert_eq!(key.paths().next(), Some("CommandLine"));
+        let key = resolve_field(&m, class, "Computer");
+        assert_eq!(key.paths().collect::<Vec<_>>(), ["Computer", "Hostname"]);
     }
 
     #[test]

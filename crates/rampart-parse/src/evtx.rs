@@ -282,29 +282,77 @@ const LEVELS: [&str; 6] = [
     "verbose",
 ];
 
+/// Where a rendering of a Windows event keeps the system fields and the event data.
+pub(crate) struct WindowsShape {
+    time: &'static [&'static str],
+    event_id: &'static [&'static str],
+    provider: &'static [&'static str],
+    computer: &'static [&'static str],
+    level: &'static [&'static str],
+    /// Prefix of an event data item's path (`Event.EventData.` or nothing when flat).
+    data: &'static str,
+}
+
+/// EVTX as this module renders it.
+const EVTX: WindowsShape = WindowsShape {
+    time: &["Event.System.TimeCreated.SystemTime"],
+    event_id: &["Event.System.EventID"],
+    provider: &["Event.System.Provider.Name"],
+    computer: &["Event.System.Computer"],
+    level: &["Event.System.Level"],
+    data: "Event.EventData.",
+};
+
+/// Windows events exported as flat JSON objects, system and data fields side by side:
+/// NXLog's `im_msvistalog` (`Hostname`, `SourceName`, `EventTime`), the OTRF Security
+/// Datasets (Mordor) and similar converters (`Computer`, `Provider_Name`). The time is
+/// read by the JSON parser (`@timestamp`, then these names).
+pub(crate) const FLAT_JSON: WindowsShape = WindowsShape {
+    time: &[],
+    event_id: &["EventID"],
+    provider: &["SourceName", "ProviderName", "Provider_Name"],
+    computer: &["Hostname", "Computer"],
+    level: &[],
+    data: "",
+};
+
+fn first_text(ev: &Event, paths: &[&str]) -> Option<String> {
+    paths.iter().find_map(|p| text_at(ev, p))
+}
+
+fn first_u64(ev: &Event, paths: &[&str]) -> Option<u64> {
+    paths.iter().find_map(|p| u64_at(ev, p))
+}
+
 /// ECS fields from `Event.System` and, for well-known events, `Event.EventData`.
 fn extract_ecs(ev: &mut Event) {
-    if let Some(ts) = text_at(ev, "Event.System.TimeCreated.SystemTime")
-        .and_then(|t| Timestamp::parse_rfc3339(&t).ok())
-    {
+    extract_windows_ecs(ev, &EVTX);
+}
+
+/// ECS fields of a Windows event rendered as `shape` says: host, provider, event code,
+/// and for well-known events (Sysmon 1 and 3, Security 4688, 4624 and 4625) the process,
+/// user, network and outcome fields.
+pub(crate) fn extract_windows_ecs(ev: &mut Event, shape: &WindowsShape) {
+    if let Some(ts) = first_text(ev, shape.time).and_then(|t| Timestamp::parse_rfc3339(&t).ok()) {
         ev.timestamp = ts;
     }
-    let event_id = u64_at(ev, "Event.System.EventID");
+    let event_id = first_u64(ev, shape.event_id);
     if let Some(id) = event_id {
         set(ev, ecs::EVENT_CODE, id.to_string());
     }
-    let provider = text_at(ev, "Event.System.Provider.Name").unwrap_or_default();
+    let provider = first_text(ev, shape.provider).unwrap_or_default();
     if !provider.is_empty() {
         set(ev, ecs::EVENT_PROVIDER, provider.as_str());
     }
-    if let Some(computer) = text_at(ev, "Event.System.Computer") {
+    if let Some(computer) = first_text(ev, shape.computer) {
         set(ev, ecs::HOST_NAME, computer);
     }
-    if let Some(name) = u64_at(ev, "Event.System.Level").and_then(|l| LEVELS.get(l as usize)) {
+    if let Some(name) = first_u64(ev, shape.level).and_then(|l| LEVELS.get(l as usize)) {
         set(ev, ecs::LOG_LEVEL, *name);
     }
     set(ev, ecs::EVENT_KIND, ecs::kind::EVENT);
-    let data = |name: &str| format!("Event.EventData.{name}");
+    let prefix = shape.data;
+    let data = |name: &str| format!("{prefix}{name}");
     let sysmon = provider == "Microsoft-Windows-Sysmon";
     let security = provider == "Microsoft-Windows-Security-Auditing";
     match (sysmon, security, event_id) {

@@ -77,9 +77,22 @@ fn timestamp_of(p: &Parser, v: &Value) -> Option<rampart_model::Timestamp> {
     }
 }
 
+/// A Windows event exported as one flat object (NXLog, OTRF Security Datasets …):
+/// `Channel` and `EventID` at the top, event data beside them.
+fn is_windows_flat(map: &Map<String, Value>) -> bool {
+    map.get("Channel").is_some_and(Value::is_string) && map.contains_key("EventID")
+}
+
 fn plain(p: &Parser, map: Map<String, Value>, ev: &mut Event) {
+    let windows = is_windows_flat(&map);
     let ts = ["@timestamp", "timestamp", "time", "ts"]
         .iter()
+        .chain(if windows {
+            // System time, NXLog's event time, then Sysmon's own UTC time.
+            &["TimeCreated", "EventTime", "UtcTime"][..]
+        } else {
+            &[]
+        })
         .find_map(|k| map.get(*k).and_then(|v| timestamp_of(p, v)));
     let message = if map.contains_key("message") {
         None
@@ -93,6 +106,9 @@ fn plain(p: &Parser, map: Map<String, Value>, ev: &mut Event) {
     }
     if let Some(m) = message {
         ev.fields.insert(ecs::MESSAGE.to_owned(), Value::String(m));
+    }
+    if windows {
+        crate::evtx::extract_windows_ecs(ev, &crate::evtx::FLAT_JSON);
     }
     if let Some(ts) = ts {
         ev.timestamp = ts;
@@ -204,6 +220,43 @@ mod tests {
         })
         .expect("valid config");
         p.parse(line.as_bytes(), Origin::new(OriginKind::Import, "t"))
+    }
+
+    /// Windows events exported flat (NXLog, OTRF Security Datasets) get the same ECS
+    /// fields as the EVTX rendering of the event.
+    #[test]
+    fn flat_windows_exports_get_ecs_fields() {
+        let ev = run(
+            Format::Auto,
+            r#"{"EventTime":"2024-03-10 11:00:01","Hostname":"nx1.corp.example","EventID":1,"SourceName":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","Image":"C:\\Windows\\System32\\certutil.exe","CommandLine":"certutil -urlcache -f http://x/a","ProcessId":"4242","User":"CORP\\ann"}"#,
+        );
+        assert_eq!(ev.parse_error, None);
+        for (path, want) in [
+            ("host.name", "nx1.corp.example"),
+            ("event.code", "1"),
+            ("event.provider", "Microsoft-Windows-Sysmon"),
+            ("process.executable", r"C:\Windows\System32\certutil.exe"),
+            ("process.name", "certutil.exe"),
+            ("process.command_line", "certutil -urlcache -f http://x/a"),
+            ("process.pid", "4242"),
+            ("user.name", "ann"),
+            ("user.domain", "CORP"),
+            ("Channel", "Microsoft-Windows-Sysmon/Operational"),
+        ] {
+            assert_eq!(ev.get_str(path).as_deref(), Some(want), "{path}");
+        }
+        assert_eq!(ev.timestamp.to_rfc3339(), "2024-03-10T11:00:01Z");
+        // Security 4625 from the OTRF shape: a failed logon with its source address.
+        let ev = run(
+            Format::Auto,
+            r#"{"@timestamp":"2020-09-21T19:03:42.000Z","Computer":"dc1","EventID":4625,"Provider_Name":"Microsoft-Windows-Security-Auditing","Channel":"Security","TargetUserName":"admin","IpAddress":"203.0.113.9"}"#,
+        );
+        assert_eq!(ev.get_str("event.outcome").as_deref(), Some("failure"));
+        assert_eq!(ev.get_str("source.ip").as_deref(), Some("203.0.113.9"));
+        assert_eq!(ev.get_str("host.name").as_deref(), Some("dc1"));
+        // A JSON object that merely has a `Channel` key is not taken for Windows.
+        let ev = run(Format::Auto, r#"{"Channel":"news","text":"hi"}"#);
+        assert_eq!(ev.get_str("event.code"), None);
     }
 
     #[test]
