@@ -294,7 +294,7 @@ pub(crate) struct WindowsShape {
 }
 
 /// EVTX as this module renders it.
-const EVTX: WindowsShape = WindowsShape {
+pub(crate) const EVTX: WindowsShape = WindowsShape {
     time: &["Event.System.TimeCreated.SystemTime"],
     event_id: &["Event.System.EventID"],
     provider: &["Event.System.Provider.Name"],

@@ -83,8 +83,21 @@ fn is_windows_flat(map: &Map<String, Value>) -> bool {
     map.get("Channel").is_some_and(Value::is_string) && map.contains_key("EventID")
 }
 
-fn plain(p: &Parser, map: Map<String, Value>, ev: &mut Event) {
-    let windows = is_windows_flat(&map);
+/// A Windows event rendered as the `evtx` crate (and `evtx_dump -o jsonl`) writes it, or as
+/// Rampart stores one: `{"Event": {"System": {…}, "EventData": {…}}}`.
+fn is_evtx_json(map: &Map<String, Value>) -> bool {
+    map.get("Event")
+        .and_then(|e| e.get("System"))
+        .is_some_and(Value::is_object)
+}
+
+fn plain(p: &Parser, mut map: Map<String, Value>, ev: &mut Event) {
+    let evtx = is_evtx_json(&map);
+    if evtx && let Some(event) = map.get_mut("Event") {
+        // `#attributes` / `#text` as an EVTX file read here would have them.
+        crate::evtx::normalise(event);
+    }
+    let windows = !evtx && is_windows_flat(&map);
     let ts = ["@timestamp", "timestamp", "time", "ts"]
         .iter()
         .chain(if windows {
@@ -107,7 +120,9 @@ fn plain(p: &Parser, map: Map<String, Value>, ev: &mut Event) {
     if let Some(m) = message {
         ev.fields.insert(ecs::MESSAGE.to_owned(), Value::String(m));
     }
-    if windows {
+    if evtx {
+        crate::evtx::extract_windows_ecs(ev, &crate::evtx::EVTX);
+    } else if windows {
         crate::evtx::extract_windows_ecs(ev, &crate::evtx::FLAT_JSON);
     }
     if let Some(ts) = ts {
@@ -254,6 +269,23 @@ mod tests {
         assert_eq!(ev.get_str("event.outcome").as_deref(), Some("failure"));
         assert_eq!(ev.get_str("source.ip").as_deref(), Some("203.0.113.9"));
         assert_eq!(ev.get_str("host.name").as_deref(), Some("dc1"));
+        // `evtx_dump -o jsonl` output: attributes normalised as when reading the file, the
+        // system time as the event time, the same ECS fields.
+        let ev = run(
+            Format::Auto,
+            r##"{"Event":{"#attributes":{"xmlns":"http://schemas.microsoft.com/win/2004/08/events/event"},"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},"EventID":1,"TimeCreated":{"#attributes":{"SystemTime":"2019-03-19T23:34:26.148914Z"}},"Execution":{"#attributes":{"ProcessID":1234}},"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"ws1.corp"},"EventData":{"Image":"C:\\Windows\\System32\\vssadmin.exe","CommandLine":"vssadmin.exe delete shadows /all /quiet","User":"CORP\\ann"}}}"##,
+        );
+        assert_eq!(ev.parse_error, None);
+        assert_eq!(ev.timestamp.to_rfc3339(), "2019-03-19T23:34:26.148914Z");
+        for (path, want) in [
+            ("Event.System.Provider.Name", "Microsoft-Windows-Sysmon"),
+            ("Event.System.Execution.ProcessID", "1234"),
+            ("host.name", "ws1.corp"),
+            ("process.name", "vssadmin.exe"),
+            ("user.name", "ann"),
+        ] {
+            assert_eq!(ev.get_str(path).as_deref(), Some(want), "{path}");
+        }
         // A JSON object that merely has a `Channel` key is not taken for Windows.
         let ev = run(Format::Auto, r#"{"Channel":"news","text":"hi"}"#);
         assert_eq!(ev.get_str("event.code"), None);
