@@ -200,6 +200,17 @@ pub enum SuppressCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// What a suppression muted: its newest signals (rule, entities, events), so that
+    /// nothing it hides goes unseen.
+    Show {
+        id: i64,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, short = 'o', value_enum, default_value = "table")]
+        format: OutputFormat,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Revoke a suppression now (it stays listed as revoked).
     Remove {
         id: i64,
@@ -664,6 +675,53 @@ pub fn run_suppress(cfg: Config, cmd: SuppressCommand) -> anyhow::Result<()> {
                 eprintln!("warning: {}", w.as_str().unwrap_or_default());
             }
             Ok(())
+        }
+        SuppressCommand::Show {
+            id,
+            limit,
+            format,
+            server,
+        } => {
+            let answer = Client::new(&cfg, &server)?.get_json(
+                &format!("/api/v1/suppressions/{id}/signals"),
+                &[("limit", limit.to_string())],
+            )?;
+            let sup = &answer["suppression"];
+            let mut rows = answer["signals"].as_array().cloned().unwrap_or_default();
+            for r in &mut rows {
+                r["entities_text"] = Value::String(
+                    r["entities"]
+                        .as_object()
+                        .map(|m| {
+                            m.iter()
+                                .map(|(k, v)| format!("{k}={}", cell(v)))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .unwrap_or_default(),
+                );
+                r["events"] = json!(r["event_ids"].as_array().map_or(0, Vec::len));
+            }
+            if matches!(format, OutputFormat::Table) {
+                println!(
+                    "suppression {} ({}): {} signal(s) muted, the newest {} kept; reason: {}",
+                    sup["id"],
+                    cell(&sup["state"]),
+                    sup["hits"],
+                    answer["kept_at_most"],
+                    cell(&sup["reason"])
+                );
+            }
+            let columns = [
+                ("time", "time"),
+                ("muted", "recorded"),
+                ("level", "level"),
+                ("rule", "rule_title"),
+                ("entities", "entities_text"),
+                ("events", "events"),
+                ("summary", "summary"),
+            ];
+            print_rows(&rows, &columns, format, &answer)
         }
         SuppressCommand::List {
             tenant,

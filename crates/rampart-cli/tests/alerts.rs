@@ -225,6 +225,32 @@ fn brute_force_alert_dedup_suppression_and_analyst_workflow() {
     );
     let (_, sup) = get(&server, &admin, "/api/v1/suppressions", &[]);
     assert_eq!(sup["suppressions"][0]["hits"], 1, "{sup}");
+    // What it muted is kept and readable, by a viewer too: the firing, its source, its events.
+    let sid = sup["suppressions"][0]["id"].as_i64().unwrap();
+    let (code, muted) = get(
+        &server,
+        &viewer,
+        &format!("/api/v1/suppressions/{sid}/signals"),
+        &[],
+    );
+    assert_eq!(code, 200, "{muted}");
+    let signals = muted["signals"].as_array().unwrap();
+    assert_eq!(signals.len(), 1, "{muted}");
+    assert_eq!(signals[0]["rule_id"], BRUTE_FORCE, "{muted}");
+    assert_eq!(signals[0]["source"], "correlation", "{muted}");
+    assert_eq!(signals[0]["entities"]["source_ip"], ip, "{muted}");
+    assert!(
+        !signals[0]["event_ids"].as_array().unwrap().is_empty(),
+        "{muted}"
+    );
+    let (ok, out, err) = cli(&server, &admin, &["suppress", "show", &sid.to_string()]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("1 signal(s) muted") && out.contains(&format!("source_ip={ip}")),
+        "{out}"
+    );
+    let (code, _) = get(&server, &admin, "/api/v1/suppressions/9999/signals", &[]);
+    assert_eq!(code, 404);
 
     // A viewer may read but not triage; the analyst acknowledges and closes it.
     let (code, _) = post(

@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/suppressions/{id}",
             axum::routing::delete(revoke_suppression),
         )
+        .route("/api/v1/suppressions/{id}/signals", get(suppressed_signals))
         .route("/api/v1/risk", get(risk))
         .route("/api/v1/rules/noise", get(noise))
         .route("/api/v1/triage/settings", get(settings))
@@ -435,6 +436,36 @@ async fn group(
 #[derive(Debug, Default, Deserialize)]
 struct TenantParams {
     tenant: Option<String>,
+}
+
+/// Query of `GET /api/v1/suppressions/{id}/signals`.
+#[derive(Debug, Default, Deserialize)]
+struct SignalsParams {
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/suppressions/{id}/signals`: what a suppression muted, newest first.
+async fn suppressed_signals(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    Query(params): Query<SignalsParams>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsRead)?;
+    let t = triage(&state)?;
+    let id = parse_id(&id, "suppression")?;
+    let tenant = principal.tenant_scope(None)?;
+    let limit = params
+        .limit
+        .unwrap_or(100)
+        .min(rampart_triage::KEPT_SIGNALS as usize);
+    let (suppression, signals) =
+        blocking(move || t.suppressed_signals(id, tenant.as_deref(), limit)).await?;
+    Ok(Json(json!({
+        "suppression": suppression,
+        "signals": signals,
+        "kept_at_most": rampart_triage::KEPT_SIGNALS,
+    })))
 }
 
 async fn suppressions(
@@ -988,6 +1019,8 @@ mod tests {
             ("/api/v1/suppressions", "get"),
             ("/api/v1/suppressions", "post"),
             ("/api/v1/suppressions/{id}", "delete"),
+            ("/api/v1/suppressions/{id}/signals", "get"),
+            ("/api/v1/alert-groups/{id}/close", "post"),
             ("/api/v1/risk", "get"),
             ("/api/v1/rules/noise", "get"),
             ("/api/v1/triage/settings", "get"),

@@ -146,6 +146,23 @@ CREATE INDEX risk_events_entity ON risk_events(tenant, kind, value, time, rule_i
     r#"
 ALTER TABLE alert_groups ADD COLUMN merged_into INTEGER;
 "#,
+    r#"
+CREATE TABLE suppressed_signals (
+    id INTEGER PRIMARY KEY,
+    suppression_id INTEGER NOT NULL,
+    tenant TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    recorded INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    rule_title TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    entities TEXT NOT NULL,
+    event_ids TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE INDEX suppressed_signals_by ON suppressed_signals(suppression_id, id);
+"#,
 ];
 
 /// Open (or create) the database at `path` and bring its schema up to date.

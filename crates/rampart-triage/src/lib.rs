@@ -45,7 +45,10 @@ pub use signal::{
     DEFAULT_MAX_EVENT_IDS, Entities, EntityKind, Level, Signal, SignalSource, TACTICS, tactics,
 };
 pub use stats::RuleNoise;
-pub use suppress::{Condition, Expiry, Suppression, SuppressionSpec, SuppressionState, Test};
+pub use suppress::{
+    Condition, Expiry, KEPT_SIGNALS, SuppressedSignal, Suppression, SuppressionSpec,
+    SuppressionState, Test,
+};
 
 use parking_lot::Mutex;
 use rampart_model::Timestamp;

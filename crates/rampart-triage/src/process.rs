@@ -302,6 +302,7 @@ impl Triage {
             newest = newest.max(Some(signal.time));
             if let Some(s) = active.iter().find(|s| s.matches(&signal)) {
                 suppress::count_hit(&tx, s.id, now)?;
+                suppress::record_hit(&tx, s.id, &signal, now)?;
                 stats::bump(&tx, &signal, Counter::Suppressed)?;
                 report.suppressed += 1;
                 continue;

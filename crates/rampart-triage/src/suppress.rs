@@ -1,7 +1,7 @@
 //! Suppressions (exceptions): mute a rule, or every rule, for given entities or field values, with an author, a reason and an expiry; applied before alerts are raised, and counted.
 
 use ipnet::IpNet;
-use rampart_model::{Timestamp, get_path};
+use rampart_model::{EventId, Timestamp, get_path};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::db::{from_json, to_json};
 use crate::error::SqlContext;
-use crate::signal::{EntityKind, Signal};
+use crate::signal::{Entities, EntityKind, Level, Signal, SignalSource};
 use crate::{Triage, TriageError};
 
 /// One test a suppression makes on a signal: `{"field": "user", "equals": "svc_backup"}`,
@@ -250,6 +250,69 @@ pub(crate) fn active(conn: &Connection, now: Timestamp) -> Result<Vec<Active>, T
     Ok(out)
 }
 
+/// Most muted signals kept per suppression, the newest; its hit count keeps counting past.
+pub const KEPT_SIGNALS: i64 = 1000;
+
+/// A signal a suppression muted, kept so that an analyst can review what it hides.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SuppressedSignal {
+    pub id: i64,
+    pub suppression_id: i64,
+    pub tenant: String,
+    /// The signal's (event) time.
+    pub time: Timestamp,
+    /// When it was muted.
+    pub recorded: Timestamp,
+    pub source: SignalSource,
+    pub rule_id: String,
+    pub rule_title: String,
+    pub level: Level,
+    pub entities: Entities,
+    pub event_ids: Vec<EventId>,
+    pub summary: String,
+}
+
+/// Keep `signal`, muted by suppression `id`; past [`KEPT_SIGNALS`] per suppression the
+/// oldest go (checked every 128 rows, so a suppression holds at most 127 more for a while).
+pub(crate) fn record_hit(
+    conn: &Connection,
+    id: i64,
+    signal: &Signal,
+    now: Timestamp,
+) -> Result<(), TriageError> {
+    conn.prepare_cached(
+        "INSERT INTO suppressed_signals (suppression_id, tenant, time, recorded, source, \
+         rule_id, rule_title, level, entities, event_ids, summary) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )
+    .ctx("prepare a suppressed signal")?
+    .execute(params![
+        id,
+        signal.tenant,
+        signal.time.0,
+        now.0,
+        signal.source.as_str(),
+        signal.rule_id,
+        signal.rule_title,
+        signal.level.rank(),
+        to_json(&signal.entities),
+        to_json(&signal.event_ids),
+        signal.summary,
+    ])
+    .ctx("keep a suppressed signal")?;
+    if conn.last_insert_rowid() % 128 == 0 {
+        conn.prepare_cached(
+            "DELETE FROM suppressed_signals WHERE id IN (SELECT id FROM (SELECT id, \
+             ROW_NUMBER() OVER (PARTITION BY suppression_id ORDER BY id DESC) AS n \
+             FROM suppressed_signals) WHERE n > ?1)",
+        )
+        .ctx("prepare a suppressed signal trim")?
+        .execute([KEPT_SIGNALS])
+        .ctx("trim suppressed signals")?;
+    }
+    Ok(())
+}
+
 /// Count a hit of suppression `id`.
 pub(crate) fn count_hit(conn: &Connection, id: i64, now: Timestamp) -> Result<(), TriageError> {
     conn.prepare_cached("UPDATE suppressions SET hits = hits + 1, last_hit = ?2 WHERE id = ?1")
@@ -419,6 +482,96 @@ impl Triage {
         rows.into_iter().map(|r| decode(r, now)).collect()
     }
 
+    /// The signals suppression `id` muted, newest first (at most `limit`, and at most the
+    /// [`KEPT_SIGNALS`] newest are kept), for a reader of `tenant` only that tenant's.
+    pub fn suppressed_signals(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        limit: usize,
+    ) -> Result<(Suppression, Vec<SuppressedSignal>), TriageError> {
+        let now = self.now();
+        let conn = self.conn.lock();
+        let found = load(&conn, id, now)?
+            .filter(|s| match (tenant, s.tenant.as_deref()) {
+                (Some(scope), Some(t)) => scope == t,
+                _ => true,
+            })
+            .ok_or(TriageError::NotFound {
+                what: "suppression",
+                id,
+            })?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, tenant, time, recorded, source, rule_id, rule_title, level, \
+                 entities, event_ids, summary FROM suppressed_signals \
+                 WHERE suppression_id = ?1 AND (?2 IS NULL OR tenant = ?2) \
+                 ORDER BY id DESC LIMIT ?3",
+            )
+            .ctx("prepare a suppressed signal list")?;
+        type Row = (
+            i64,
+            String,
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            i64,
+            String,
+            String,
+            String,
+        );
+        let rows = stmt
+            .query_map(
+                params![id, tenant, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                        r.get(10)?,
+                    ))
+                },
+            )
+            .ctx("list suppressed signals")?
+            .collect::<Result<Vec<Row>, _>>()
+            .ctx("list suppressed signals")?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (sid, tenant, time, recorded, source, rule_id, rule_title, level, ents, evs, summary) in
+            rows
+        {
+            out.push(SuppressedSignal {
+                id: sid,
+                suppression_id: id,
+                tenant,
+                time: Timestamp::from_nanos(time),
+                recorded: Timestamp::from_nanos(recorded),
+                source: SignalSource::parse(&source).ok_or_else(|| TriageError::Corrupt {
+                    what: "suppressed signal source",
+                    detail: source.clone(),
+                })?,
+                rule_id,
+                rule_title,
+                level: Level::from_rank(level).ok_or_else(|| TriageError::Corrupt {
+                    what: "suppressed signal level",
+                    detail: level.to_string(),
+                })?,
+                entities: from_json("suppressed signal entities", &ents)?,
+                event_ids: from_json("suppressed signal events", &evs)?,
+                summary,
+            });
+        }
+        Ok((found, out))
+    }
+
     /// Stop a suppression now. It stays listed (revoked, with who and when) with its counts.
     pub fn revoke_suppression(
         &self,
@@ -492,6 +645,42 @@ mod tests {
     }
 
     #[test]
+    fn a_suppression_keeps_its_newest_muted_signals_only() {
+        let (_dir, triage) = open(Default::default());
+        let sup = triage
+            .add_suppression(spec(
+                Some("noisy"),
+                vec![cond("host", Test::Equals("ws01".into()))],
+                Expiry::Never,
+            ))
+            .expect("add");
+        let total = KEPT_SIGNALS as usize + 300;
+        for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
+            let batch = chunk
+                .iter()
+                .map(|&i| detection("noisy", Level::Low, at(i as i64), "ws01", &format!("u{i}")))
+                .collect();
+            assert_eq!(
+                triage.process(batch).expect("process").suppressed,
+                chunk.len()
+            );
+        }
+        let (sup, muted) = triage
+            .suppressed_signals(sup.id, None, usize::MAX)
+            .expect("muted");
+        assert_eq!(sup.hits, total as u64, "every hit is counted");
+        assert!(
+            (KEPT_SIGNALS as usize..KEPT_SIGNALS as usize + 128).contains(&muted.len()),
+            "{}",
+            muted.len()
+        );
+        // Newest first, the newest kept.
+        let last = format!("u{}", total - 1);
+        assert_eq!(muted[0].entities.user.as_deref(), Some(last.as_str()));
+        assert!(muted.windows(2).all(|w| w[0].id > w[1].id));
+    }
+
+    #[test]
     fn suppressions_mute_by_entity_and_field_and_are_counted() {
         let (_dir, triage) = open(Default::default());
         let s_user = triage
@@ -538,6 +727,31 @@ mod tests {
             .find(|n| n.rule_id == "r1")
             .expect("r1 counted");
         assert_eq!((r1.raised, r1.suppressed), (0, 1));
+        // What each suppression hid can be read back, signal by signal.
+        let (sup, muted) = triage
+            .suppressed_signals(s_net.id, None, 10)
+            .expect("muted");
+        assert_eq!(sup.id, s_net.id);
+        assert_eq!(muted.len(), 1);
+        assert_eq!(
+            (muted[0].rule_id.as_str(), muted[0].entities.user.as_deref()),
+            ("r3", Some("bob"))
+        );
+        assert_eq!(muted[0].entities.source_ip.as_deref(), Some("10.1.2.3"));
+        let (_, muted) = triage
+            .suppressed_signals(s_user.id, None, 10)
+            .expect("muted");
+        assert_eq!(muted.len(), 1);
+        assert_eq!(muted[0].rule_id, "r1");
+        // A reader bound to a tenant sees only that tenant's signals.
+        let (_, other) = triage
+            .suppressed_signals(s_user.id, Some("acme"), 10)
+            .expect("global suppression");
+        assert!(other.is_empty());
+        assert!(matches!(
+            triage.suppressed_signals(9999, None, 10),
+            Err(TriageError::NotFound { .. })
+        ));
         // Suppressed signals add no risk: svc_backup's score comes from r2 alone.
         let risk = triage
             .risk_scores(&crate::RiskQuery {
