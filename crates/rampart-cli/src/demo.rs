@@ -22,6 +22,12 @@ use rand::{Rng, SeedableRng};
 
 pub const ATTACKER_IP: &str = "203.0.113.45";
 pub const C2_IP: &str = "198.51.100.23";
+/// The company's own vulnerability scanner: its weekly run guesses SSH accounts too, and a
+/// suppression (made at demo start) mutes every signal from it, each kept for review.
+pub const SCANNER_IP: &str = "10.0.9.50";
+/// The reason given on the demo's scanner suppression.
+pub const SCANNER_REASON: &str =
+    "Authorised vulnerability scanner: weekly credentialed scan (change CHG-1042)";
 /// The feed name of the demo's threat-intel indicators.
 pub const INTEL_FEED: &str = "demo-partner-feed";
 
@@ -300,8 +306,33 @@ pub fn attack(start: Timestamp, rng: &mut StdRng) -> Vec<DemoRecord> {
     out
 }
 
-/// Two hours of history ending now, with the attack 40 minutes ago (noise first, then the
-/// attack: `run` sends them in time order).
+/// The scanner's SSH checks from `start`: default and service account names tried once each
+/// on db01, a few seconds apart (enough to look like password spraying).
+pub fn scanner(start: Timestamp) -> Vec<DemoRecord> {
+    const NAMES: &[&str] = &[
+        "nessus", "scanner", "pi", "vagrant", "jenkins", "tomcat", "mysql", "hadoop",
+    ];
+    NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, user)| DemoRecord {
+            line: rfc5424(
+                Timestamp(start.nanos() + i as i64 * 4_000_000_000),
+                "db01",
+                "sshd",
+                7000 + i as u32,
+                4,
+                &format!(
+                    "Failed password for invalid user {user} from {SCANNER_IP} port {} ssh2",
+                    41000 + i
+                ),
+            ),
+        })
+        .collect()
+}
+
+/// Two hours of history ending now, with the attack 40 minutes ago and the scanner's run
+/// 70 minutes ago (noise first, then the rest: `run` sends them in time order).
 pub fn history(now: Timestamp, rng: &mut StdRng) -> Vec<DemoRecord> {
     let hour = 3_600_000_000_000i64;
     let start = now.nanos() - 2 * hour;
@@ -311,6 +342,7 @@ pub fn history(now: Timestamp, rng: &mut StdRng) -> Vec<DemoRecord> {
         noise(Timestamp(t), rng, &mut out);
         t += rng.random_range(300_000_000..1_500_000_000);
     }
+    out.extend(scanner(Timestamp(now.nanos() - 70 * 60 * 1_000_000_000)));
     out.extend(attack(
         Timestamp(now.nanos() - 40 * 60 * 1_000_000_000),
         rng,

@@ -98,6 +98,16 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
+    // The demo's standing exception: the company scanner's SSH checks are muted (every rule,
+    // its address only), so the Tuning view shows a suppression at work and what it hid.
+    if args.demo {
+        let triage = triage.clone();
+        tokio::task::spawn_blocking(move || demo_suppression(&triage))
+            .await
+            .context("demo suppression task")?
+            .context("adding the demo suppression")?;
+    }
+
     let mut listeners: Vec<ListenerHandle> = Vec::new();
     let mut addrs = serde_json::Map::new();
     let ingest = &cfg.ingest;
@@ -365,4 +375,27 @@ pub(crate) fn start_services(
         detection,
         intel,
     })
+}
+
+/// Add the demo's scanner suppression unless an earlier demo run on this data directory did.
+fn demo_suppression(triage: &rampart_triage::Triage) -> anyhow::Result<()> {
+    use rampart_triage::{Condition, Expiry, SuppressionSpec, Test};
+    let exists = triage
+        .suppressions(None)?
+        .iter()
+        .any(|s| s.author == "demo" && s.reason == crate::demo::SCANNER_REASON);
+    if !exists {
+        triage.add_suppression(SuppressionSpec {
+            tenant: None,
+            rule_id: None,
+            conditions: vec![Condition {
+                field: "source_ip".into(),
+                test: Test::Equals(crate::demo::SCANNER_IP.into()),
+            }],
+            author: "demo".into(),
+            reason: crate::demo::SCANNER_REASON.into(),
+            expires: Expiry::parse("30d", rampart_model::Timestamp::now())?,
+        })?;
+    }
+    Ok(())
 }

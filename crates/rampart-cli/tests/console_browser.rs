@@ -207,6 +207,29 @@ async fn console_signs_in_and_searches_demo_data() {
         let shot = client.screenshot().await?;
         let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-intel.png");
         std::fs::write(&out, shot).ok();
+
+        // The Tuning view: noise per rule, and the demo's scanner suppression with what it
+        // muted (the scanner's failed logins), opened with a click.
+        client.find(Locator::Id("nav-tuning")).await?.click().await?;
+        let noise = text_with(&client, "noise", "SSH Login Attempt For Unknown User", 30, Some("nav-tuning")).await?;
+        let sup_row = client
+            .wait()
+            .for_element(Locator::XPath(
+                "//tr[contains(@class,'suppression')][td[contains(.,'Authorised vulnerability scanner')]]",
+            ))
+            .await?;
+        let sup_text = sup_row.text().await?;
+        sup_row.click().await?;
+        let muted = client
+            .wait()
+            .for_element(Locator::Css(".supdetail tr.muted"))
+            .await?;
+        let _ = muted;
+        let muted = client.find(Locator::Css(".supdetail")).await?.text().await?;
+        let shot = client.screenshot().await?;
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-tuning.png");
+        std::fs::write(&out, shot).ok();
+        let indicators = format!("{indicators}\n--- tuning ---\n{noise}\n--- suppression ---\n{sup_text}\n--- muted ---\n{muted}");
         Ok::<_, fantoccini::error::CmdError>((
             text,
             alerts,
@@ -254,9 +277,32 @@ async fn console_signs_in_and_searches_demo_data() {
             && sightings.contains("source.ip"),
         "intel sightings: {sightings}"
     );
+    let (indicators, tuning) = indicators
+        .split_once("--- tuning ---")
+        .expect("the tuning view was read");
     assert!(
         indicators.contains("198.51.100.23") && !indicators.contains("203.0.113.45"),
         "indicator search by value: {indicators}"
+    );
+    let (noise, rest) = tuning.split_once("--- suppression ---").unwrap();
+    let (sup, muted) = rest.split_once("--- muted ---").unwrap();
+    assert!(
+        noise.contains("SSH Login Attempt For Unknown User") && noise.contains("FP rate"),
+        "noise table: {noise}"
+    );
+    assert!(
+        sup.contains("source_ip equals") && sup.contains("10.0.9.50") && sup.contains("demo"),
+        "the scanner suppression: {sup}"
+    );
+    assert!(
+        muted.contains("signals muted")
+            && muted.contains("source_ip=10.0.9.50")
+            && muted.contains("host=db01"),
+        "what the suppression muted: {muted}"
+    );
+    assert!(
+        !muted.contains("203.0.113.45"),
+        "only the scanner's signals are muted: {muted}"
     );
     assert!(alerts.contains("SSH Brute Force"), "alerts view: {alerts}");
     assert!(
