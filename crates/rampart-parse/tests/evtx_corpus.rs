@@ -161,3 +161,117 @@ fn truncated_file_is_read_up_to_the_damage() {
     let (ok, _err) = read_all(cut);
     assert!(ok > 0);
 }
+
+/// Leaf path → text of every field (arrays by index), numbers and strings alike as text.
+fn leaves(
+    prefix: &str,
+    v: &serde_json::Value,
+    out: &mut std::collections::BTreeMap<String, String>,
+) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, c) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(&p, c, out);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                leaves(&format!("{prefix}[{i}]"), c, out);
+            }
+        }
+        serde_json::Value::String(s) => {
+            out.insert(prefix.to_owned(), s.clone());
+        }
+        serde_json::Value::Null => {
+            out.insert(prefix.to_owned(), String::new());
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.to_string());
+        }
+    }
+}
+
+/// Every record of the shared EVTX files, rendered as XML by the `evtx` crate (what
+/// `wevtutil qe /f:xml` writes) and read by `winxml`, has the same fields, ECS included,
+/// and the same time as the record read from the file.
+#[test]
+fn xml_exports_read_like_the_evtx_files() {
+    let Some(dir) = common::shared_dataset("evtx-attack-samples", "evtx-attack-samples") else {
+        return;
+    };
+    let (mut records, mut differing, mut with_control) = (0usize, 0usize, 0usize);
+    let mut examples = Vec::new();
+    for file in common::evtx_files(&dir) {
+        let Ok(mut parser) = ::evtx::EvtxParser::from_path(&file) else {
+            continue;
+        };
+        let xml: Vec<String> = parser
+            .records()
+            .filter_map(Result::ok)
+            .map(|r| r.data)
+            .collect();
+        let Ok(from_file) = evtx::read_file(&file, origin()) else {
+            continue;
+        };
+        let from_file: Vec<_> = from_file.filter_map(Result::ok).collect();
+        if xml.len() != from_file.len() {
+            // A damaged chunk renders differently on the two paths; compared elsewhere.
+            println!(
+                "{}: {} xml, {} evtx records: skipped",
+                file.display(),
+                xml.len(),
+                from_file.len()
+            );
+            continue;
+        }
+        for (x, want) in xml.iter().zip(&from_file) {
+            let got: Vec<_> = rampart_parse::winxml::read(x.as_bytes(), origin()).collect();
+            let [Ok(got)] = &got[..] else {
+                panic!("{}: {x}: {got:?}", file.display());
+            };
+            records += 1;
+            let (mut a, mut b) = (Default::default(), Default::default());
+            leaves("", &serde_json::Value::Object(got.fields.clone()), &mut a);
+            leaves("", &serde_json::Value::Object(want.fields.clone()), &mut b);
+            // XML 1.0 cannot carry control characters: the `evtx` crate's XML writes `_`
+            // for them. A value holding one is the only difference allowed.
+            let control = |v: &String| {
+                v.chars()
+                    .any(|c| c < ' ' && !matches!(c, '\t' | '\r' | '\n'))
+            };
+            let explained = a.len() == b.len()
+                && a.iter()
+                    .all(|(k, v)| b.get(k) == Some(v) || b.get(k).is_some_and(control));
+            if explained && a != b {
+                with_control += 1;
+            }
+            if !explained || got.timestamp != want.timestamp {
+                differing += 1;
+                if examples.len() < 5 {
+                    let only_xml: Vec<_> = a.iter().filter(|(k, v)| b.get(*k) != Some(v)).collect();
+                    let only_file: Vec<_> =
+                        b.iter().filter(|(k, v)| a.get(*k) != Some(v)).collect();
+                    examples.push(format!(
+                        "{}: xml {only_xml:?} / evtx {only_file:?} / times {} {}",
+                        file.display(),
+                        got.timestamp.to_rfc3339(),
+                        want.timestamp.to_rfc3339()
+                    ));
+                }
+            }
+        }
+    }
+    println!(
+        "{records} records compared, {differing} differ, {with_control} differ only in control characters XML cannot hold"
+    );
+    for e in &examples {
+        println!("{e}");
+    }
+    assert!(records > 7_000, "{records}");
+    assert_eq!(differing, 0, "{examples:#?}");
+}
