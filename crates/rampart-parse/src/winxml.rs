@@ -372,13 +372,16 @@ mod tests {
         ] {
             assert_eq!(ev.get_str(path).as_deref(), Some(want), "{path}");
         }
-        // Numbers where EVTX has numbers, an empty item as null, no namespace attribute.
+        // Numbers where EVTX has numbers, an empty item as null, the namespace kept.
         assert!(ev.get("Event.System.EventID").is_some_and(|v| v.is_u64()));
         assert!(
             ev.get("Event.EventData.MandatoryLabel")
                 .is_some_and(|v| v.is_null())
         );
-        assert!(ev.get("Event.xmlns").is_none());
+        assert_eq!(
+            ev.get_str("Event.xmlns").as_deref(),
+            Some("http://schemas.microsoft.com/win/2004/08/events/event")
+        );
 
         let cleared = evs[1].as_ref().expect("second event");
         assert_eq!(
