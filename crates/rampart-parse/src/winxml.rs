@@ -402,9 +402,10 @@ mod tests {
         );
         let ps = evs[2].as_ref().expect("third event");
         let data = ps.get("Event.EventData.Data").expect("unnamed data");
+        // As the EVTX rendering gives unnamed items: `"Data": {"#text": […]}`.
         assert_eq!(
             *data,
-            serde_json::json!(["Get-Process", "DetailSequence=1"])
+            serde_json::json!({"#text": ["Get-Process", "DetailSequence=1"]})
         );
     }
 
