@@ -24,6 +24,11 @@ const SYSTEM_NUMBERS: &[&str] = &[
     "EventRecordID",
 ];
 
+/// Deepest element nesting read in one event (Windows events use 4 or 5 levels). Deeper
+/// input is hostile or broken, and would make the recursive JSON handling overflow the
+/// stack.
+const MAX_DEPTH: usize = 32;
+
 /// Attributes of `System` elements that the EVTX rendering gives as numbers.
 const NUMERIC_ATTRIBUTES: &[&str] = &["ProcessID", "ThreadID", "Qualifiers"];
 
@@ -116,6 +121,9 @@ impl<R: BufRead> XmlEvents<R> {
             };
             match ev {
                 XmlEvent::Start(e) => {
+                    if stack.len() >= MAX_DEPTH {
+                        return self.skip_rest(stack.len());
+                    }
                     let name = local_name(&e);
                     let numeric = stack.len() == 2 && stack[1].name == "System";
                     stack.push(Node::new(name, attributes(&e, numeric)));
@@ -192,6 +200,29 @@ impl<R: BufRead> XmlEvents<R> {
                 | XmlEvent::DocType(_) => {}
             }
         }
+    }
+
+    /// Read past the rest of an event nested deeper than [`MAX_DEPTH`] (`depth` elements
+    /// open, the one just started included), then report it; the next event reads as usual.
+    fn skip_rest(&mut self, depth: usize) -> Result<Event, String> {
+        let mut open = depth + 1;
+        while open > 0 {
+            self.buf.clear();
+            match self.reader.read_event_into(&mut self.buf) {
+                Ok(XmlEvent::Start(_)) => open += 1,
+                Ok(XmlEvent::End(_)) => open -= 1,
+                Ok(XmlEvent::Eof) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => return Err(self.fatal(e)),
+            }
+        }
+        Err(format!(
+            "event {}: elements nested deeper than {MAX_DEPTH}; skipped",
+            self.count
+        ))
     }
 
     /// The event of a rendered `<Event>` value, as an EVTX record would give it.
@@ -429,6 +460,21 @@ mod tests {
         // Mismatched tags.
         let evs = events("<Event><System><EventID>1</Channel></System></Event>");
         assert!(evs.iter().any(|e| e.is_err()), "{evs:?}");
+        // Nesting far past any Windows event: that event is refused, the next one read.
+        let deep = format!(
+            "<Event><UserData>{}x{}</UserData></Event>{}",
+            "<a>".repeat(200_000),
+            "</a>".repeat(200_000),
+            WEVTUTIL
+        );
+        let evs = events(&deep);
+        assert_eq!(evs.len(), 4, "one refused, three read");
+        assert!(
+            evs[0].as_ref().is_err_and(|e| e.contains("nested deeper")),
+            "{:?}",
+            evs[0]
+        );
+        assert!(evs[1..].iter().all(Result::is_ok));
         // Not XML at all: nothing, no panic.
         assert!(events("just some text").is_empty());
         let evs = events("<Event><System>&bogus;</System></Event>");
