@@ -29,6 +29,9 @@ const SYSTEM_NUMBERS: &[&str] = &[
 /// stack.
 const MAX_DEPTH: usize = 32;
 
+/// Largest event read (Windows caps a record at 64 KiB; rendered, a few times that).
+const MAX_EVENT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Attributes of `System` elements that the EVTX rendering gives as numbers.
 const NUMERIC_ATTRIBUTES: &[&str] = &["ProcessID", "ThreadID", "Qualifiers"];
 
@@ -113,7 +116,11 @@ impl<R: BufRead> XmlEvents<R> {
     /// The rest of an `<Event>` whose start tag was read.
     fn read_event(&mut self, root: Node) -> Result<Event, String> {
         let mut stack = vec![root];
+        let start = self.reader.buffer_position();
         loop {
+            if self.reader.buffer_position().saturating_sub(start) > MAX_EVENT_BYTES {
+                return self.skip_rest(stack.len(), "is larger than 16 MiB");
+            }
             self.buf.clear();
             let ev = match self.reader.read_event_into(&mut self.buf) {
                 Ok(ev) => ev,
@@ -122,7 +129,9 @@ impl<R: BufRead> XmlEvents<R> {
             match ev {
                 XmlEvent::Start(e) => {
                     if stack.len() >= MAX_DEPTH {
-                        return self.skip_rest(stack.len());
+                        // The element just started is open too.
+                        let why = format!("nests elements deeper than {MAX_DEPTH}");
+                        return self.skip_rest(stack.len() + 1, &why);
                     }
                     let name = local_name(&e);
                     let numeric = stack.len() == 2 && stack[1].name == "System";
@@ -202,10 +211,9 @@ impl<R: BufRead> XmlEvents<R> {
         }
     }
 
-    /// Read past the rest of an event nested deeper than [`MAX_DEPTH`] (`depth` elements
-    /// open, the one just started included), then report it; the next event reads as usual.
-    fn skip_rest(&mut self, depth: usize) -> Result<Event, String> {
-        let mut open = depth + 1;
+    /// Read past the rest of an event refused for `why` (`open` elements still open), then
+    /// report it; the next event reads as usual.
+    fn skip_rest(&mut self, mut open: usize, why: &str) -> Result<Event, String> {
         while open > 0 {
             self.buf.clear();
             match self.reader.read_event_into(&mut self.buf) {
@@ -219,10 +227,7 @@ impl<R: BufRead> XmlEvents<R> {
                 Err(e) => return Err(self.fatal(e)),
             }
         }
-        Err(format!(
-            "event {}: elements nested deeper than {MAX_DEPTH}; skipped",
-            self.count
-        ))
+        Err(format!("event {}: {why}; skipped", self.count))
     }
 
     /// The event of a rendered `<Event>` value, as an EVTX record would give it.
@@ -470,7 +475,23 @@ mod tests {
         let evs = events(&deep);
         assert_eq!(evs.len(), 4, "one refused, three read");
         assert!(
-            evs[0].as_ref().is_err_and(|e| e.contains("nested deeper")),
+            evs[0].as_ref().is_err_and(|e| e.contains("deeper than 32")),
+            "{:?}",
+            evs[0]
+        );
+        assert!(evs[1..].iter().all(Result::is_ok));
+        // An event past 16 MiB (many elements): refused, the next one read.
+        let big = format!(
+            "<Event><EventData>{}</EventData></Event>{}",
+            "<Data Name='x'>0123456789abcdef0123456789abcdef</Data>".repeat(400_000),
+            WEVTUTIL
+        );
+        let evs = events(&big);
+        assert_eq!(evs.len(), 4);
+        assert!(
+            evs[0]
+                .as_ref()
+                .is_err_and(|e| e.contains("larger than 16 MiB")),
             "{:?}",
             evs[0]
         );
