@@ -86,6 +86,15 @@ pub enum AlertsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Name an incident candidate; alerts joining it later no longer rename it.
+    RenameGroup {
+        /// The group's id.
+        id: i64,
+        /// The new title.
+        title: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// List incident candidates (groups of related alerts), or show one with `--id`.
     Groups {
         #[arg(long)]
@@ -563,6 +572,20 @@ pub fn run_alerts(cfg: Config, cmd: AlertsCommand) -> anyhow::Result<()> {
             println!(
                 "group {}: closed {closed} alert(s) as {disposition}; {} of its {} alert(s) still open",
                 group["id"], group["open_alerts"], group["alert_count"]
+            );
+            Ok(())
+        }
+        AlertsCommand::RenameGroup { id, title, server } => {
+            let answer = Client::new(&cfg, &server)?.post_json(
+                &format!("/api/v1/alert-groups/{id}/title"),
+                &json!({ "title": title }),
+            )?;
+            let g = &answer["group"];
+            println!(
+                "group {}: \"{}\" (named by {})",
+                g["id"],
+                cell(&g["title"]),
+                cell(&g["title_set_by"])
             );
             Ok(())
         }

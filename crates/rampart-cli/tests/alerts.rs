@@ -397,6 +397,29 @@ fn several_high_rules_on_one_host_raise_one_risk_alert_in_one_group() {
     assert_eq!(detection_members, 3, "{group}");
     assert!(!group.to_string().contains("other-host"), "{group}");
 
+    // The analyst names the incident candidate; an empty name is refused.
+    let (ok, out, err) = cli(
+        &server,
+        &admin,
+        &[
+            "alerts",
+            "rename-group",
+            &gid.to_string(),
+            "Ransomware staging",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("\"Ransomware staging\" (named by"), "{out}");
+    let (_, named) = get(&server, &admin, &format!("/api/v1/alert-groups/{gid}"), &[]);
+    assert_eq!(named["group"]["title"], "Ransomware staging", "{named}");
+    let (code, answer) = post(
+        &server,
+        &admin,
+        &format!("/api/v1/alert-groups/{gid}/title"),
+        json!({"title": " "}),
+    );
+    assert_eq!(code, 400, "{answer}");
+
     // The analyst judges the incident candidate as a whole: one command closes its alerts.
     let (code, answer) = post(
         &server,

@@ -169,6 +169,28 @@ async fn console_signs_in_and_searches_demo_data() {
         let shot = client.screenshot().await?;
         let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-incidents.png");
         std::fs::write(&out, shot).ok();
+        // The analyst names the incident.
+        let name = client.find(Locator::Css(".groupdetail .gname")).await?;
+        name.clear().await?;
+        name.send_keys("Bastion01 takeover").await?;
+        client
+            .find(Locator::Css(".groupdetail .grename"))
+            .await?
+            .click()
+            .await?;
+        let named = client
+            .wait()
+            .for_element(Locator::Css(".groupdetail .gnamed"))
+            .await?
+            .text()
+            .await?;
+        let named_value = client
+            .find(Locator::Css(".groupdetail .gname"))
+            .await?
+            .prop("value")
+            .await?
+            .unwrap_or_default();
+        let group_detail = format!("{group_detail}\n{named} [{named_value}]");
         // Judged as a whole: one click closes every open alert of the incident candidate.
         client
             .find(Locator::Css(
@@ -254,6 +276,10 @@ async fn console_signs_in_and_searches_demo_data() {
             && group_detail.contains("203.0.113.45")
             && group_detail.contains("Threat intel: known-bad ipv4 seen"),
         "the incident holds the brute force, the intel hit and the host: {group_detail}"
+    );
+    assert!(
+        group_detail.contains("Named by admin [Bastion01 takeover]"),
+        "the incident was named: {group_detail}"
     );
     let (before, after) = group_detail
         .split_once("--- after closing ---")

@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/alert-groups", get(groups))
         .route("/api/v1/alert-groups/{id}", get(group))
         .route("/api/v1/alert-groups/{id}/close", post(close_group))
+        .route("/api/v1/alert-groups/{id}/title", post(rename_group))
         .route(
             "/api/v1/suppressions",
             get(suppressions).post(add_suppression),
@@ -369,6 +370,31 @@ async fn close_group(
     Ok(Json(
         json!({ "closed": closed, "group": detail.group, "alerts": detail.alerts }),
     ))
+}
+
+/// The body of `POST /api/v1/alert-groups/{id}/title`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TitleBody {
+    title: Option<String>,
+}
+
+/// `POST /api/v1/alert-groups/{id}/title`: an analyst names the incident candidate.
+async fn rename_group(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsTriage)?;
+    let b: TitleBody = body(&bytes, "{\"title\": \"Ransomware staging on ws01\"}")?;
+    let title = b.title.unwrap_or_default();
+    let t = triage(&state)?;
+    let id = parse_id(&id, "group")?;
+    let tenant = principal.tenant_scope(None)?;
+    let actor = principal.name.clone();
+    let group = blocking(move || t.rename_group(id, tenant.as_deref(), &actor, &title)).await?;
+    Ok(Json(json!({ "group": group })))
 }
 
 /// Filters of `GET /api/v1/alert-groups`.
@@ -1021,6 +1047,7 @@ mod tests {
             ("/api/v1/suppressions/{id}", "delete"),
             ("/api/v1/suppressions/{id}/signals", "get"),
             ("/api/v1/alert-groups/{id}/close", "post"),
+            ("/api/v1/alert-groups/{id}/title", "post"),
             ("/api/v1/risk", "get"),
             ("/api/v1/rules/noise", "get"),
             ("/api/v1/triage/settings", "get"),

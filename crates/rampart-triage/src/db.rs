@@ -163,6 +163,9 @@ CREATE TABLE suppressed_signals (
 );
 CREATE INDEX suppressed_signals_by ON suppressed_signals(suppression_id, id);
 "#,
+    r#"
+ALTER TABLE alert_groups ADD COLUMN title_set_by TEXT;
+"#,
 ];
 
 /// Open (or create) the database at `path` and bring its schema up to date.

@@ -17,8 +17,10 @@ use crate::{Triage, TriageError};
 pub struct Group {
     pub id: i64,
     pub tenant: String,
-    /// The first alert's rule title and main entity.
+    /// The most important alert's rule title and main entity, or the name an analyst gave.
     pub title: String,
+    /// Who named the group; then alerts joining it no longer rename it.
+    pub title_set_by: Option<String>,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
     pub max_level: Level,
@@ -71,9 +73,22 @@ pub struct GroupPage {
 
 const GROUP_COLUMNS: &str = "g.id, g.tenant, g.title, g.first_seen, g.last_seen, g.max_level, \
     g.max_priority, g.alert_count, g.tactics, \
-    (SELECT COUNT(*) FROM alerts a WHERE a.group_id = g.id AND a.status != 'closed')";
+    (SELECT COUNT(*) FROM alerts a WHERE a.group_id = g.id AND a.status != 'closed'), \
+    g.title_set_by";
 
-type RawGroup = (i64, String, String, i64, i64, i64, i64, i64, String, i64);
+type RawGroup = (
+    i64,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    String,
+    i64,
+    Option<String>,
+);
 
 fn raw_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawGroup> {
     Ok((
@@ -87,11 +102,12 @@ fn raw_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawGroup> {
         r.get(7)?,
         r.get(8)?,
         r.get(9)?,
+        r.get(10)?,
     ))
 }
 
 fn decode(conn: &Connection, raw: RawGroup) -> Result<Group, TriageError> {
-    let (id, tenant, title, first, last, level, priority, count, tactics, open) = raw;
+    let (id, tenant, title, first, last, level, priority, count, tactics, open, title_set_by) = raw;
     let mut stmt = conn
         .prepare_cached(
             "SELECT kind, value FROM group_entities WHERE group_id = ?1 ORDER BY kind, value",
@@ -113,6 +129,7 @@ fn decode(conn: &Connection, raw: RawGroup) -> Result<Group, TriageError> {
         id,
         tenant,
         title,
+        title_set_by,
         first_seen: Timestamp(first),
         last_seen: Timestamp(last),
         max_level: Level::from_rank(level).ok_or_else(|| TriageError::Corrupt {
@@ -301,7 +318,10 @@ fn merge(conn: &Connection, into: i64, from: i64) -> Result<(), TriageError> {
         "UPDATE alert_groups SET first_seen = MIN(alert_groups.first_seen, o.first_seen), \
          last_seen = MAX(alert_groups.last_seen, o.last_seen), \
          max_level = MAX(alert_groups.max_level, o.max_level), \
-         title = CASE WHEN o.max_priority > alert_groups.max_priority THEN o.title ELSE alert_groups.title END, \
+         title = CASE WHEN alert_groups.title_set_by IS NOT NULL THEN alert_groups.title \
+         WHEN o.title_set_by IS NOT NULL OR o.max_priority > alert_groups.max_priority THEN o.title \
+         ELSE alert_groups.title END, \
+         title_set_by = COALESCE(alert_groups.title_set_by, o.title_set_by), \
          max_priority = MAX(alert_groups.max_priority, o.max_priority), \
          alert_count = alert_groups.alert_count + o.alert_count, tactics = ?3, \
          tactic_max = ?4, \
@@ -377,7 +397,7 @@ pub(crate) fn place(
                 .prepare_cached(
                     "UPDATE alert_groups SET first_seen = MIN(first_seen, ?2), \
                  last_seen = MAX(last_seen, ?2), max_level = MAX(max_level, ?3), \
-                 title = CASE WHEN ?4 > max_priority THEN ?7 ELSE title END, \
+                 title = CASE WHEN title_set_by IS NULL AND ?4 > max_priority THEN ?7 ELSE title END, \
                  max_priority = MAX(max_priority, ?4), alert_count = alert_count + 1, \
                  tactics = ?5, tactic_max = ?6 WHERE id = ?1 RETURNING last_seen, entities_seen",
                 )

@@ -28,6 +28,9 @@ fn set_status_row(
     Ok(())
 }
 
+/// Longest group title an analyst may give, in characters.
+const MAX_GROUP_TITLE: usize = 200;
+
 fn clean_note(note: Option<&str>) -> Option<&str> {
     note.map(str::trim).filter(|n| !n.is_empty())
 }
@@ -185,6 +188,34 @@ impl Triage {
         Ok(open)
     }
 
+    /// Name group `id` (an incident candidate) `title`: from then on alerts joining it no
+    /// longer rename it after their rule. A merged group's id names the group that took it
+    /// in. Returns the group after the change.
+    pub fn rename_group(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        actor: &str,
+        title: &str,
+    ) -> Result<crate::Group, TriageError> {
+        check_actor(actor)?;
+        let title = title.trim();
+        if title.is_empty() || title.chars().count() > MAX_GROUP_TITLE {
+            return Err(TriageError::Invalid(format!(
+                "a group title needs 1 to {MAX_GROUP_TITLE} characters"
+            )));
+        }
+        let conn = self.conn.lock();
+        let group = crate::group::load(&conn, id, tenant)?
+            .ok_or(TriageError::NotFound { what: "group", id })?;
+        conn.prepare_cached("UPDATE alert_groups SET title = ?2, title_set_by = ?3 WHERE id = ?1")
+            .ctx("prepare a group rename")?
+            .execute(params![group.id, title, actor])
+            .ctx("rename a group")?;
+        crate::group::load(&conn, group.id, tenant)?
+            .ok_or(TriageError::NotFound { what: "group", id })
+    }
+
     /// Move alert `id` to `to`; `acknowledge` refuses anything but a new alert.
     #[allow(clippy::too_many_arguments)]
     fn transition(
@@ -256,6 +287,73 @@ mod tests {
     use super::*;
     use crate::Level;
     use crate::testutil::{at, detection, open};
+
+    #[test]
+    fn a_named_group_keeps_its_name_when_worse_alerts_join() {
+        let (_dir, triage) = open(Default::default());
+        let first = triage
+            .process(vec![detection("r1", Level::Low, at(0), "ws01", "bob")])
+            .expect("process")
+            .created[0];
+        let group = triage
+            .get(first, None)
+            .expect("get")
+            .expect("alert")
+            .alert
+            .group_id
+            .expect("grouped");
+        let named = triage
+            .rename_group(group, None, "alice", "  Ransomware staging on ws01 ")
+            .expect("rename");
+        assert_eq!(named.title, "Ransomware staging on ws01");
+        assert_eq!(named.title_set_by.as_deref(), Some("alice"));
+        // A critical alert joins: without the name it would retitle the group after itself.
+        triage
+            .process(vec![detection(
+                "r9",
+                Level::Critical,
+                at(60),
+                "ws01",
+                "bob",
+            )])
+            .expect("process");
+        let g = triage.group(group, None).expect("group").expect("kept");
+        assert_eq!(g.group.alert_count, 2);
+        assert_eq!(g.group.title, "Ransomware staging on ws01");
+        // An unnamed group still takes the worst alert's title.
+        let other = triage
+            .process(vec![
+                detection("r1", Level::Low, at(0), "ws02", "carol"),
+                detection("r9", Level::Critical, at(60), "ws02", "carol"),
+            ])
+            .expect("process")
+            .created[0];
+        let og = triage
+            .get(other, None)
+            .expect("get")
+            .expect("alert")
+            .alert
+            .group_id;
+        let og = triage
+            .group(og.expect("grouped"), None)
+            .expect("group")
+            .expect("g");
+        assert!(og.group.title.starts_with("r9"), "{}", og.group.title);
+        assert!(og.group.title_set_by.is_none());
+        // Refused: empty or overlong titles, unknown groups.
+        assert!(matches!(
+            triage.rename_group(group, None, "alice", "  "),
+            Err(TriageError::Invalid(_))
+        ));
+        assert!(matches!(
+            triage.rename_group(group, None, "alice", &"x".repeat(201)),
+            Err(TriageError::Invalid(_))
+        ));
+        assert!(matches!(
+            triage.rename_group(999, None, "alice", "x"),
+            Err(TriageError::NotFound { .. })
+        ));
+    }
 
     #[test]
     fn closing_a_group_closes_its_open_alerts_one_by_one() {
