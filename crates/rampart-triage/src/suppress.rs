@@ -313,6 +313,42 @@ pub(crate) fn record_hit(
     Ok(())
 }
 
+/// A row of `suppressed_signals` (columns in the order `suppressed_signals` selects them);
+/// the outer error is SQLite's, the inner one a value that does not decode.
+fn suppressed_row(
+    suppression_id: i64,
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<SuppressedSignal, TriageError>> {
+    let source: String = r.get(4)?;
+    let level: i64 = r.get(7)?;
+    let entities: String = r.get(8)?;
+    let event_ids: String = r.get(9)?;
+    let (id, tenant, time, recorded) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+    let (rule_id, rule_title, summary) = (r.get(5)?, r.get(6)?, r.get(10)?);
+    Ok((|| {
+        Ok(SuppressedSignal {
+            id,
+            suppression_id,
+            tenant,
+            time: Timestamp::from_nanos(time),
+            recorded: Timestamp::from_nanos(recorded),
+            source: SignalSource::parse(&source).ok_or_else(|| TriageError::Corrupt {
+                what: "suppressed signal source",
+                detail: source.clone(),
+            })?,
+            rule_id,
+            rule_title,
+            level: Level::from_rank(level).ok_or_else(|| TriageError::Corrupt {
+                what: "suppressed signal level",
+                detail: level.to_string(),
+            })?,
+            entities: from_json("suppressed signal entities", &entities)?,
+            event_ids: from_json("suppressed signal events", &event_ids)?,
+            summary,
+        })
+    })())
+}
+
 /// Count a hit of suppression `id`.
 pub(crate) fn count_hit(conn: &Connection, id: i64, now: Timestamp) -> Result<(), TriageError> {
     conn.prepare_cached("UPDATE suppressions SET hits = hits + 1, last_hit = ?2 WHERE id = ?1")
@@ -509,65 +545,15 @@ impl Triage {
                  ORDER BY id DESC LIMIT ?3",
             )
             .ctx("prepare a suppressed signal list")?;
-        type Row = (
-            i64,
-            String,
-            i64,
-            i64,
-            String,
-            String,
-            String,
-            i64,
-            String,
-            String,
-            String,
-        );
         let rows = stmt
             .query_map(
                 params![id, tenant, i64::try_from(limit).unwrap_or(i64::MAX)],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                        r.get(9)?,
-                        r.get(10)?,
-                    ))
-                },
+                |r| suppressed_row(id, r),
             )
-            .ctx("list suppressed signals")?
-            .collect::<Result<Vec<Row>, _>>()
             .ctx("list suppressed signals")?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (sid, tenant, time, recorded, source, rule_id, rule_title, level, ents, evs, summary) in
-            rows
-        {
-            out.push(SuppressedSignal {
-                id: sid,
-                suppression_id: id,
-                tenant,
-                time: Timestamp::from_nanos(time),
-                recorded: Timestamp::from_nanos(recorded),
-                source: SignalSource::parse(&source).ok_or_else(|| TriageError::Corrupt {
-                    what: "suppressed signal source",
-                    detail: source.clone(),
-                })?,
-                rule_id,
-                rule_title,
-                level: Level::from_rank(level).ok_or_else(|| TriageError::Corrupt {
-                    what: "suppressed signal level",
-                    detail: level.to_string(),
-                })?,
-                entities: from_json("suppressed signal entities", &ents)?,
-                event_ids: from_json("suppressed signal events", &evs)?,
-                summary,
-            });
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.ctx("list suppressed signals")??);
         }
         Ok((found, out))
     }

@@ -167,22 +167,18 @@ impl Triage {
             .ctx("read a group's open alerts")?
             .collect::<Result<_, _>>()
             .ctx("read a group's open alerts")?;
+        let note = clean_note(note).unwrap_or("closed with its group");
         for &alert_id in &open {
             let alert = load_required(&tx, alert_id, tenant)?;
-            set_status_row(&tx, alert_id, AlertStatus::Closed, Some(disposition), now)?;
-            crate::stats::add_disposition(&tx, &alert.tenant, &alert.rule_id, disposition, 1)?;
-            record_history(
-                &tx,
-                alert_id,
-                now,
+            let change = Change {
                 actor,
-                "close",
-                Some(alert.status),
-                Some(AlertStatus::Closed),
-                alert.assignee.as_deref(),
-                Some(disposition),
-                clean_note(note).or(Some("closed with its group")),
-            )?;
+                action: "close",
+                to: AlertStatus::Closed,
+                disposition: Some(disposition),
+                note: Some(note),
+                now,
+            };
+            change.apply(&tx, &alert)?;
         }
         tx.commit().ctx("commit a group close")?;
         Ok(open)
@@ -257,28 +253,55 @@ impl Triage {
         } else {
             "status"
         };
-        set_status_row(&tx, id, to, disposition, now)?;
-        if let Some(old) = alert.disposition.filter(|_| from == AlertStatus::Closed) {
-            crate::stats::add_disposition(&tx, &alert.tenant, &alert.rule_id, old, -1)?;
-        }
-        if let Some(new) = disposition {
-            crate::stats::add_disposition(&tx, &alert.tenant, &alert.rule_id, new, 1)?;
-        }
-        record_history(
-            &tx,
-            id,
-            now,
+        let change = Change {
             actor,
             action,
-            Some(from),
-            Some(to),
-            alert.assignee.as_deref(),
+            to,
             disposition,
-            clean_note(note),
-        )?;
+            note: clean_note(note),
+            now,
+        };
+        change.apply(&tx, &alert)?;
         let alert = load_required(&tx, id, tenant)?;
         tx.commit().ctx("commit a status change")?;
         Ok(alert)
+    }
+}
+
+/// One status change of one alert, as every workflow path records it.
+struct Change<'a> {
+    actor: &'a str,
+    action: &'a str,
+    to: AlertStatus,
+    disposition: Option<Disposition>,
+    note: Option<&'a str>,
+    now: Timestamp,
+}
+
+impl Change<'_> {
+    /// Set the status, move the rule's disposition counts (a closed alert's old one out,
+    /// the new one in) and write the history row.
+    fn apply(&self, tx: &rusqlite::Transaction<'_>, alert: &Alert) -> Result<(), TriageError> {
+        let from = alert.status;
+        set_status_row(tx, alert.id, self.to, self.disposition, self.now)?;
+        if let Some(old) = alert.disposition.filter(|_| from == AlertStatus::Closed) {
+            crate::stats::add_disposition(tx, &alert.tenant, &alert.rule_id, old, -1)?;
+        }
+        if let Some(new) = self.disposition {
+            crate::stats::add_disposition(tx, &alert.tenant, &alert.rule_id, new, 1)?;
+        }
+        record_history(
+            tx,
+            alert.id,
+            self.now,
+            self.actor,
+            self.action,
+            Some(from),
+            Some(self.to),
+            alert.assignee.as_deref(),
+            self.disposition,
+            self.note,
+        )
     }
 }
 
