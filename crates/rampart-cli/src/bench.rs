@@ -242,15 +242,20 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
     // Memory and indexing lag are sampled while the senders push as fast as they can: the
     // store must push back (bounded lag) instead of growing.
     let e2e = runtime.block_on(tcp_ingest(&store, &lines, args.connections, false, &[]))?;
+    let stats = store.stats();
     row(
         "memory under overload (senders faster than indexing)",
         format!("{:.0} MiB max", e2e.max_rss as f64 / 1048576.0),
         &format!(
-            "{:.0} MiB before; max indexing lag {} events (limit {}); {} appends pushed back",
+            "{:.0} MiB before; at most {} events queued for the indexer (limit {}) and {} \
+             not yet searchable (the queue + up to a commit interval in the index writer); \
+             appends held back {} times, refused {}",
             e2e.rss_before as f64 / 1048576.0,
-            e2e.max_index_lag,
+            e2e.max_index_queue,
             e2e_cfg.max_lag_events,
-            store.stats().overload_rejections
+            e2e.max_index_lag,
+            stats.overload_waits,
+            stats.overload_rejections
         ),
     );
     let e2e_eps = lines.len() as f64 / e2e.searchable_secs;
@@ -395,7 +400,10 @@ struct TcpRun {
     consumers: Vec<ConsumerRun>,
     rss_before: u64,
     max_rss: u64,
+    /// Most acknowledged events not yet searchable.
     max_index_lag: u64,
+    /// Most acknowledged events waiting for the indexer (what `max_lag_events` bounds).
+    max_index_queue: u64,
 }
 
 /// How a durable stream consumer kept up during a [`TcpRun`].
@@ -455,7 +463,7 @@ async fn tcp_ingest(
     let sampler = {
         let store = store.clone();
         tokio::spawn(async move {
-            let (mut max_rss, mut max_index_lag) = (0u64, 0u64);
+            let (mut max_rss, mut max_index_lag, mut max_index_queue) = (0u64, 0u64, 0u64);
             let mut searchable = None;
             let mut caught_up: Vec<Option<f64>> = vec![None; names.len()];
             let mut max_lag = vec![0u64; names.len()];
@@ -465,6 +473,7 @@ async fn tcp_ingest(
                 let now = t.elapsed().as_secs_f64();
                 max_rss = max_rss.max(rss_bytes());
                 max_index_lag = max_index_lag.max(stats.indexing_lag_events);
+                max_index_queue = max_index_queue.max(stats.index_queue_events);
                 if searchable.is_none() && stats.events_indexed >= n {
                     searchable = Some(now);
                 }
@@ -493,6 +502,7 @@ async fn tcp_ingest(
                         rss_before,
                         max_rss,
                         max_index_lag,
+                        max_index_queue,
                     });
                 }
                 if Instant::now() > deadline {

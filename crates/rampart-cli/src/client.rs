@@ -334,9 +334,10 @@ pub fn status(cfg: Config, args: StatusArgs) -> anyhow::Result<()> {
         }
     }
     println!(
-        "store    events {}   indexing lag {} events   WAL {} in {} segments   index {}",
+        "store    events {}   not yet searchable {} ({} queued for the indexer)   WAL {} in {} segments   index {}",
         num("store.docs"),
         num("store.indexing_lag_events"),
+        num("store.index_queue_events"),
         mib("store.wal_bytes"),
         num("store.wal_segments"),
         mib("store.index_bytes")

@@ -104,7 +104,9 @@ pub struct StoreConfig {
     pub writer_memory_mb: usize,
     /// Threads that build the index.
     pub index_threads: usize,
-    /// Appended-but-not-yet-indexed events beyond which ingest is pushed back.
+    /// Acknowledged events waiting for the indexer beyond which ingest is pushed back
+    /// (appends wait, then fail as overloaded). Events the indexer has taken are bounded by
+    /// `writer_memory_mb` and become searchable at the next commit.
     pub max_lag_events: u64,
     pub wal_segment_mb: u64,
     /// Newest events kept in memory for the stream consumers (detection, intel) that keep

@@ -54,6 +54,7 @@ pub(crate) struct Counters {
     pub(crate) retention_deleted: AtomicU64,
     pub(crate) retention_runs: AtomicU64,
     pub(crate) overload_rejections: AtomicU64,
+    pub(crate) overload_waits: AtomicU64,
     pub(crate) wal_corrupt: AtomicU64,
     pub(crate) searches_indexed: AtomicU64,
     pub(crate) searches_scanned: AtomicU64,
@@ -267,6 +268,12 @@ impl EmbeddedStore {
         let limit = self.inner.config.max_lag_events;
         let deadline = Instant::now() + self.inner.config.overload_wait;
         let mut waiting = self.inner.lag.waiting.lock();
+        if *waiting > 0 && *waiting + n > limit {
+            self.inner
+                .counters
+                .overload_waits
+                .fetch_add(1, Ordering::Relaxed);
+        }
         // A batch larger than the limit is let through alone rather than refused forever.
         while *waiting > 0 && *waiting + n > limit {
             if self
@@ -437,6 +444,7 @@ impl EventStore for EmbeddedStore {
             events_appended: appended,
             events_indexed: indexed,
             indexing_lag_events: (appended + replayed).saturating_sub(indexed),
+            index_queue_events: *self.inner.lag.waiting.lock(),
             events_replayed: replayed,
             wal_bytes,
             wal_segments,
@@ -449,6 +457,7 @@ impl EventStore for EmbeddedStore {
             newest_event: newest,
             retention_deleted_events: c.retention_deleted.load(Ordering::Relaxed),
             retention_runs: c.retention_runs.load(Ordering::Relaxed),
+            overload_waits: c.overload_waits.load(Ordering::Relaxed),
             overload_rejections: c.overload_rejections.load(Ordering::Relaxed),
             commits: c.commits.load(Ordering::Relaxed),
             wal_corrupt_records: c.wal_corrupt.load(Ordering::Relaxed),

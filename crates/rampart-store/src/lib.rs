@@ -18,7 +18,10 @@
 //! - Events become searchable within about `commit_interval` (2 s by default), or at once
 //!   after [`EventStore::refresh`], as long as ingest stays below the indexing rate;
 //!   beyond that, appends block once `max_lag_events` wait for the indexer and fail with
-//!   [`StoreError::Overloaded`] after `overload_wait`.
+//!   [`StoreError::Overloaded`] after `overload_wait`. Memory under overload is then
+//!   bounded by that queue, the index writer's budget and the consumers' tail; the events
+//!   not yet searchable (`indexing_lag_events`) are the queue plus the writer's uncommitted
+//!   events, so that figure can pass `max_lag_events` by up to a commit interval of ingest.
 //!
 //! # Layout and measured costs
 //! `dir/wal/` holds the log (records are the serde_json form of [`Event`], about 830 bytes
@@ -216,8 +219,14 @@ pub struct StoreStats {
     pub events_appended: u64,
     /// Events made searchable since the store was opened (replayed ones included).
     pub events_indexed: u64,
-    /// Acknowledged events not yet searchable.
+    /// Acknowledged events not yet searchable: those waiting for the indexer
+    /// ([`Self::index_queue_events`], bounded by `max_lag_events`) plus those in the index
+    /// writer until its next commit (about `commit_interval` of ingest; their memory is
+    /// bounded by `writer_memory_bytes`, beyond which tantivy writes them to disk).
     pub indexing_lag_events: u64,
+    /// Acknowledged events waiting for the indexer to take them: what `max_lag_events`
+    /// bounds (a batch larger than the limit is let through alone).
+    pub index_queue_events: u64,
     /// Events replayed from the WAL when the store was opened.
     pub events_replayed: u64,
     pub wal_bytes: u64,
@@ -234,7 +243,9 @@ pub struct StoreStats {
     /// Events deleted by retention since the store was opened.
     pub retention_deleted_events: u64,
     pub retention_runs: u64,
-    /// Appends refused with [`StoreError::Overloaded`].
+    /// Appends that had to wait for room under `max_lag_events` (push-back on senders).
+    pub overload_waits: u64,
+    /// Appends refused with [`StoreError::Overloaded`] (still no room after `overload_wait`).
     pub overload_rejections: u64,
     /// Commits made since the store was opened.
     pub commits: u64,
@@ -288,7 +299,9 @@ pub struct EmbeddedStoreConfig {
     /// that raised end-to-end ingest from about 22k to 31k events/s, as the per-segment
     /// work (term sorting, dictionary building at each commit) runs in parallel.
     pub index_threads: usize,
-    /// Acknowledged events allowed to wait for the indexer before appends block.
+    /// Acknowledged events allowed to wait for the indexer before appends block. Events the
+    /// indexer has taken but not yet committed are not counted here: their number is about
+    /// `commit_interval` of ingest and their memory is bounded by `writer_memory_bytes`.
     pub max_lag_events: u64,
     /// How long an append waits for the indexer to catch up before `Overloaded`.
     pub overload_wait: Duration,

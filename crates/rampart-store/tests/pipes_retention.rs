@@ -269,9 +269,77 @@ fn overload_pushes_back_and_close_is_final() {
     assert_eq!(stats.docs, accepted);
     assert_eq!(stats.events_appended, accepted);
     assert_eq!(accepted + stats.overload_rejections * 8, 4 * 50 * 8);
+    // Every refused append had waited first.
+    assert!(stats.overload_waits >= stats.overload_rejections);
     store.close().unwrap();
     assert!(matches!(
         store.append(vec![event("late", "acme", Timestamp(0))]),
         Err(rampart_store::StoreError::Closed)
     ));
+}
+
+/// Push-back holds appends while the indexer's queue is full, and the stats tell the queue
+/// (what `max_lag_events` bounds) from the events not yet searchable (which include the
+/// index writer's uncommitted ones, so they may pass the limit).
+#[test]
+fn push_back_bounds_the_indexer_queue_and_is_counted() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedStoreConfig {
+        max_lag_events: 8,
+        overload_wait: std::time::Duration::from_secs(60),
+        // No commit while appending: everything taken stays in the writer, unsearchable.
+        commit_interval: std::time::Duration::from_secs(3600),
+        ..common::config()
+    };
+    let store = EmbeddedStore::open(dir.path(), config).unwrap();
+    let done = AtomicBool::new(false);
+    let (max_queue, max_unsearchable) = (AtomicU64::new(0), AtomicU64::new(0));
+    std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                let st = store.stats();
+                max_queue.fetch_max(st.index_queue_events, Ordering::Relaxed);
+                max_unsearchable.fetch_max(st.indexing_lag_events, Ordering::Relaxed);
+            }
+        });
+        let appenders: Vec<_> = (0..8)
+            .map(|t| {
+                let store = &store;
+                s.spawn(move || {
+                    for b in 0..40 {
+                        let batch: Vec<_> = (0..8)
+                            .map(|i| event(&format!("t{t}b{b}i{i}"), "acme", Timestamp(i)))
+                            .collect();
+                        store.append(batch).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for a in appenders {
+            a.join().unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+        sampler.join().unwrap();
+    });
+    let stats = store.stats();
+    assert_eq!(stats.events_appended, 8 * 40 * 8);
+    assert_eq!(stats.overload_rejections, 0);
+    // Eight appenders of one full batch each against room for one batch: they queue.
+    assert!(stats.overload_waits > 0, "{stats:?}");
+    assert!(max_queue.load(Ordering::Relaxed) <= 8);
+    // Nothing was committed yet: every acknowledged event is still unsearchable, far past
+    // the queue limit, and none of them is lost.
+    assert_eq!(stats.indexing_lag_events, 8 * 40 * 8);
+    assert!(max_unsearchable.load(Ordering::Relaxed) > 8);
+    store.refresh().unwrap();
+    let stats = store.stats();
+    assert_eq!(
+        (
+            stats.docs,
+            stats.indexing_lag_events,
+            stats.index_queue_events
+        ),
+        (8 * 40 * 8, 0, 0)
+    );
 }
