@@ -198,3 +198,179 @@ ruleset(name="tls") {{
         "{listeners}"
     );
 }
+
+/// Run openssl with `args` in `dir`, failing the test with its output if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// With `client_ca_path` set, the TLS listener takes only senders holding a certificate from
+/// that CA: rsyslog presenting one is heard, a sender without one is turned away.
+#[test]
+fn rsyslog_with_a_client_certificate_passes_mutual_tls() {
+    if !have("rsyslogd") || !have("openssl") {
+        if std::env::var("RAMPART_REQUIRE_SHIPPERS").as_deref() == Ok("1") {
+            panic!("rsyslog and openssl required (RAMPART_REQUIRE_SHIPPERS=1) but not installed");
+        }
+        eprintln!(
+            "SKIPPED: rsyslog or openssl not installed: mutual TLS with a real shipper (bash .ci/install-tools --shippers)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    // A CA for the organisation's log senders, and a certificate for one of them.
+    openssl(
+        &pki,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Senders CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+    openssl(
+        &pki,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=web01.example",
+            "-keyout",
+            "web01.key",
+            "-out",
+            "web01.csr",
+        ],
+    );
+    std::fs::write(
+        pki.join("ext.cnf"),
+        "extendedKeyUsage=clientAuth\nsubjectAltName=DNS:web01.example\n",
+    )
+    .unwrap();
+    openssl(
+        &pki,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "web01.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "web01.crt",
+        ],
+    );
+    let config = common::write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[ingest.syslog_tls]\n",
+        &format!(
+            "[ingest.syslog_tls]\nclient_ca_path = \"{}\"\n",
+            pki.join("ca.crt").display()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start_with(dir.path(), config);
+    let tag = unique("mtls");
+
+    // Without a certificate: the handshake is refused and nothing is stored.
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &server.tls.to_string(),
+            "-quiet",
+            "-CAfile",
+        ])
+        .arg(server.dir.join("data/tls/server.crt"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            if let Some(mut stdin) = c.stdin.take() {
+                let _ = writeln!(stdin, "<13>1 2024-05-01T10:00:00Z anon app - - - {tag}anon");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let _ = c.kill();
+            c.wait_with_output()
+        })
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let conf = format!(
+        r#"global(workDirectory="{work}" defaultNetstreamDriverCAFile="{ca}"
+       defaultNetstreamDriverCertFile="{cert}" defaultNetstreamDriverKeyFile="{key}")
+module(load="imfile" mode="polling" PollingInterval="1")
+input(type="imfile" File="{log}" Tag="web" ruleset="tls")
+ruleset(name="tls") {{
+  action(type="omfwd" target="127.0.0.1" port="{tls}" protocol="tcp"
+         StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name"
+         StreamDriverPermittedPeers="localhost" template="RSYSLOG_SyslogProtocol23Format"
+         action.resumeRetryCount="-1" action.resumeInterval="1")
+}}
+"#,
+        work = dir.path().join("rsyslog").display(),
+        ca = server.dir.join("data/tls/server.crt").display(),
+        cert = pki.join("web01.crt").display(),
+        key = pki.join("web01.key").display(),
+        log = log.display(),
+        tls = server.tls.port(),
+    );
+    let _rsyslog = rsyslog(dir.path(), &conf);
+    append(
+        &log,
+        &(0..5)
+            .map(|i| format!("order {i} shipped {tag}"))
+            .collect::<Vec<_>>(),
+    );
+    let q = format!("process.name:web AND \"{tag}\"");
+    assert_eq!(server.wait_count(&q, 5, Duration::from_secs(60)), 5, "{q}");
+    assert_eq!(
+        server.wait_count(&format!("\"{tag}anon\""), 0, Duration::ZERO),
+        0,
+        "a sender without a certificate was heard (openssl said: {stderr})"
+    );
+    let mut resp = Server::agent()
+        .get(server.url("/api/v1/status"))
+        .header("Authorization", format!("Bearer {}", server.admin_token))
+        .call()
+        .unwrap();
+    let status: serde_json::Value = resp.body_mut().read_json().unwrap();
+    let tls = &status["ingest"]["listeners"]["syslog-tls"];
+    assert!(tls["rejected"].as_u64().unwrap_or(0) >= 1, "{tls}");
+    assert_eq!(tls["events_in"].as_u64(), Some(5), "{tls}");
+}
