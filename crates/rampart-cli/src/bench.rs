@@ -114,6 +114,12 @@ fn rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time this process has used (all threads), in seconds.
+fn process_cpu_secs() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
 fn peak_rss_mib() -> f64 {
     rampart_server::api::process_stats()["peak_rss_bytes"]
         .as_u64()
@@ -269,6 +275,16 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
             e2e.searchable_secs
         ),
     );
+    row(
+        "end to end: CPU per event",
+        format!("{:.1} us", e2e.cpu_secs * 1e6 / lines.len() as f64),
+        &format!(
+            "process CPU (sender included) until searchable, {:.2} cores busy on average; \
+             parse only takes {:.1} us",
+            e2e.cpu_secs / e2e.searchable_secs,
+            1e6 / parse_eps
+        ),
+    );
     store.close()?;
     drop(store);
     let bytes = dir_bytes(&e2e_dir);
@@ -396,6 +412,8 @@ pub fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
 struct TcpRun {
     /// Seconds from the first connection until every event was searchable.
     searchable_secs: f64,
+    /// CPU seconds the process (sender included) used over the same time.
+    cpu_secs: f64,
     /// One per consumer asked for, in that order.
     consumers: Vec<ConsumerRun>,
     rss_before: u64,
@@ -459,12 +477,14 @@ async fn tcp_ingest(
     let n = lines.len() as u64;
     let names: Vec<String> = consumers.iter().map(|c| (*c).to_owned()).collect();
     let rss_before = rss_bytes();
+    let cpu_before = process_cpu_secs();
     let t = Instant::now();
     let sampler = {
         let store = store.clone();
         tokio::spawn(async move {
             let (mut max_rss, mut max_index_lag, mut max_index_queue) = (0u64, 0u64, 0u64);
             let mut searchable = None;
+            let mut cpu_secs = f64::NAN;
             let mut caught_up: Vec<Option<f64>> = vec![None; names.len()];
             let mut max_lag = vec![0u64; names.len()];
             let deadline = t + Duration::from_secs(600);
@@ -476,6 +496,7 @@ async fn tcp_ingest(
                 max_index_queue = max_index_queue.max(stats.index_queue_events);
                 if searchable.is_none() && stats.events_indexed >= n {
                     searchable = Some(now);
+                    cpu_secs = process_cpu_secs() - cpu_before;
                 }
                 // Once every event is appended, `durable_seq` is the last one's number.
                 let all_in = stats.events_appended >= n;
@@ -491,6 +512,7 @@ async fn tcp_ingest(
                 {
                     return Ok(TcpRun {
                         searchable_secs,
+                        cpu_secs,
                         consumers: caught_up
                             .iter()
                             .zip(&max_lag)
@@ -600,8 +622,10 @@ fn pipeline(
         "pipeline off: TCP syslog -> durable -> searchable",
         format!("{off_eps:.0} ev/s"),
         &format!(
-            "baseline 1.00x; {n} events, dated up to now, interleaved over {} connections; detection and intel off; {:.1}s",
-            args.connections, off.searchable_secs
+            "baseline 1.00x; {n} events, dated up to now, interleaved over {} connections; detection and intel off; {:.1}s; {:.1} us CPU per event",
+            args.connections,
+            off.searchable_secs,
+            off.cpu_secs * 1e6 / n as f64
         ),
     );
 
@@ -765,10 +789,12 @@ fn pipeline(
         "pipeline on: TCP syslog -> durable -> searchable",
         format!("{on_eps:.0} ev/s"),
         &format!(
-            "{:.2}x of pipeline off; {n} events, detection and intel on; {:.1}s; max indexing lag {}",
+            "{:.2}x of pipeline off; {n} events, detection and intel on; {:.1}s; max indexing lag {}; \
+             {:.1} us CPU per event until searchable",
             on_eps / off_eps,
             on.searchable_secs,
-            on.max_index_lag
+            on.max_index_lag,
+            on.cpu_secs * 1e6 / n as f64
         ),
     );
     let w = &dstat.worker;
