@@ -1,7 +1,8 @@
 //! A real log shipper in front of a real `rampart serve`: rsyslog, the syslog daemon of
-//! most Linux servers, follows application log files (imfile) and forwards them unchanged
-//! from a stock configuration — RFC 5424 over TCP with octet counting, and over TLS (RFC
-//! 5425, GnuTLS) checking Rampart's generated certificate by name.
+//! most Linux servers, follows log files (imfile) and forwards them unchanged from a stock
+//! configuration — RFC 5424 over TCP with octet counting, and over TLS (RFC 5425, GnuTLS)
+//! checking Rampart's generated certificate by name. One of the files is an auth log as a
+//! syslog daemon writes it, so each of its lines arrives inside rsyslog's own header.
 //!
 //! rsyslog (with rsyslog-gnutls) is installed by `.ci/install-tools --shippers`, which
 //! `.ci/run` calls; where it is absent the test says it was skipped, unless
@@ -89,7 +90,7 @@ fn rsyslog_forwards_over_tcp_and_tls_unchanged() {
     let conf = format!(
         r#"global(workDirectory="{work}" defaultNetstreamDriverCAFile="{ca}")
 module(load="imfile" mode="polling" PollingInterval="1")
-input(type="imfile" File="{auth}" Tag="sshd" Facility="auth" Severity="info" ruleset="tls")
+input(type="imfile" File="{auth}" Tag="authlog" Facility="auth" Severity="info" ruleset="tls")
 input(type="imfile" File="{app}" Tag="billing" Facility="local0" Severity="warning" ruleset="tcp")
 ruleset(name="tcp") {{
   action(type="omfwd" target="127.0.0.1" port="{tcp}" protocol="tcp"
@@ -112,11 +113,13 @@ ruleset(name="tls") {{
     );
     let _rsyslog = rsyslog(dir.path(), &conf);
 
-    // sshd lines, forwarded over TLS: Rampart sees sshd's own tag and extracts the login.
+    // An auth log as a syslog daemon writes it on bastion01, forwarded line by line over
+    // TLS: each arrives inside rsyslog's own header, and the event is the inner line.
     let failed: Vec<String> = (0..20)
         .map(|i| {
             format!(
-                "Failed password for invalid user admin{i} from 198.51.100.7 port {} ssh2 {tag}",
+                "Dec 10 11:04:{i:02} bastion01 sshd[{}]: Failed password for invalid user admin{i} from 198.51.100.7 port {} ssh2 {tag}",
+                25000 + i,
                 40000 + i
             )
         })
@@ -125,11 +128,10 @@ ruleset(name="tls") {{
     append(
         &auth_log,
         &[format!(
-            "Accepted password for deploy from 198.51.100.7 port 41000 ssh2 {tag}"
+            "Dec 10 11:05:00 bastion01 sshd[25100]: Accepted password for deploy from 198.51.100.7 port 41000 ssh2 {tag}"
         )],
     );
-    // Application lines, forwarded over TCP with octet counting; one holds a newline-free
-    // 6 KB payload, which newline framing alone would not need but octet counting carries.
+    // Application lines, forwarded over TCP with octet counting; one is 6 KB long.
     let mut app: Vec<String> = (0..30)
         .map(|i| format!("invoice {i} rejected: card declined {tag}"))
         .collect();
@@ -137,8 +139,22 @@ ruleset(name="tls") {{
     append(&app_log, &app);
 
     let timeout = Duration::from_secs(60);
-    let sshd = format!("process.name:sshd AND \"{tag}\"");
+    let sshd = format!("process.name:sshd AND host.name:bastion01 AND \"{tag}\"");
     assert_eq!(server.wait_count(&sshd, 21, timeout), 21, "{sshd}");
+    // The relay is kept: its host name and input tag, in the syslog header fields.
+    let (_, body) = server.search(&format!("\"{tag}\" AND user.name:deploy"));
+    let event = &body["result"]["events"][0];
+    let syslog = &event["fields"]["log"]["syslog"];
+    assert_eq!(syslog["appname"], "authlog", "{event}");
+    let relay = syslog["hostname"].as_str().unwrap_or_default();
+    assert!(!relay.is_empty() && relay != "bastion01", "{event}");
+    assert_eq!(event["fields"]["process"]["pid"], 25100, "{event}");
+    assert!(
+        event["@timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("-12-10T11:05:00Z")),
+        "the inner line's time: {event}"
+    );
     let failures = format!(
         "\"{tag}\" AND event.outcome:failure AND source.ip:198.51.100.7 AND user.name:admin*"
     );

@@ -220,7 +220,8 @@ fn parse_5424(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResul
         }
     }
     let body = msg.msg.strip_prefix('\u{feff}').unwrap_or(msg.msg).trim();
-    Ok(body_content(p, Base::Rfc5424, msg.appname, body, ev))
+    let (app, body) = unwrap_relayed(p, msg.appname, body, ev);
+    Ok(body_content(p, Base::Rfc5424, app, body, ev))
 }
 
 fn parse_3164(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResult {
@@ -299,7 +300,94 @@ fn parse_3164(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResul
     }
     emit_header(ev, &header);
     let body = body.trim();
-    Ok(body_content(p, Base::Rfc3164, header.app, body, ev))
+    let (app, body) = unwrap_relayed(p, header.app, body, ev);
+    Ok(body_content(p, Base::Rfc3164, app, body, ev))
+}
+
+/// A syslog line carried whole as the message of another: a relay that follows a log file
+/// and forwards each line (rsyslog's imfile, syslog-ng's file source, NXLog's im_file)
+/// sends `<133>1 2026-12-01T12:45:57Z relay authlog - - - Dec 10 11:04:43 LabSZ
+/// sshd[25544]: Failed password for root from …`. The event is the inner line: its time,
+/// host and program. Only a line with all three (a timestamp, a host, then a tag such as
+/// `sshd[25544]:` or `cron:`) counts.
+struct Relayed<'a> {
+    timestamp: Option<rampart_model::Timestamp>,
+    host: &'a str,
+    tag: &'a str,
+    msg: &'a str,
+}
+
+fn relayed<'a>(p: &Parser, body: &'a str) -> Option<Relayed<'a>> {
+    let (timestamp, after) = if let Some((t, after)) = time::bsd(body) {
+        (time::resolve_bsd(p, &t), after)
+    } else if body.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        let (token, after) = util::split_token(body);
+        // A date and time, not a bare number.
+        if !token.contains('T') || !token.contains(':') {
+            return None;
+        }
+        (Some(time::iso(token, &p.tz)?), after)
+    } else {
+        return None;
+    };
+    let (host, rest) = util::split_token(after.trim_start_matches(' '));
+    if host.is_empty() || is_tag(host) || util::is_placeholder(host) {
+        return None;
+    }
+    let (tag, msg) = util::split_token(rest.trim_start_matches(' '));
+    if !is_tag(tag) {
+        return None;
+    }
+    Some(Relayed {
+        timestamp,
+        host,
+        tag,
+        msg: msg.trim(),
+    })
+}
+
+/// When `body` is a relayed line, make its time, host and program the event's — the
+/// relay's host name stays in `log.syslog.hostname`, its header in `log.syslog.*` — and
+/// return the inner program and message; otherwise return `app` and `body` as they are.
+fn unwrap_relayed<'a>(
+    p: &Parser,
+    app: Option<&'a str>,
+    body: &'a str,
+    ev: &mut Event,
+) -> (Option<&'a str>, &'a str) {
+    let Some(inner) = relayed(p, body) else {
+        return (app, body);
+    };
+    if let Some(ts) = inner.timestamp {
+        ev.timestamp = ts;
+    }
+    if let Some(Value::Object(host)) = ev.fields.get_mut("host")
+        && let Some(relay) = host.remove("name")
+    {
+        rampart_model::insert_path(&mut ev.fields, "log.syslog.hostname", relay);
+    }
+    let mut host = Map::with_capacity(1);
+    host.insert("name".into(), s(inner.host));
+    put(ev, "host", host);
+    let (name, sub, pid) = split_tag(inner.tag);
+    let mut process = Map::with_capacity(2);
+    if !name.is_empty() {
+        process.insert("name".into(), s(name));
+    }
+    if let Some(pid) = pid.and_then(|p| p.parse::<u64>().ok()) {
+        process.insert("pid".into(), Value::from(pid));
+    }
+    // The relay's program (rsyslog's input tag) is not the event's.
+    ev.fields.remove("process");
+    if !process.is_empty() {
+        put(ev, "process", process);
+    }
+    if let Some(sub) = sub {
+        let mut m = Map::with_capacity(1);
+        m.insert("subsystem".into(), s(sub));
+        put(ev, "syslog", m);
+    }
+    (Some(name).filter(|n| !n.is_empty()), inner.msg)
 }
 
 /// A message body that opens with a structured payload rather than a host or tag.
@@ -594,6 +682,71 @@ mod tests {
             if !ts.is_empty() {
                 assert_eq!(ev.timestamp.to_rfc3339(), ts, "{line}");
             }
+        }
+    }
+
+    /// A relay forwarding the lines of a log file (rsyslog imfile, RFC 5424 template):
+    /// the event is the inner line, the relay stays in `log.syslog.*`.
+    #[test]
+    fn relayed_lines_are_the_event_and_the_relay_is_kept() {
+        let ev = run(
+            Format::Auto,
+            "<133>1 2026-12-01T12:45:57.881471+00:00 vm authlog - - - Dec 10 11:04:43 LabSZ sshd[25544]: Failed password for root from 183.62.140.253 port 5022 ssh2",
+        );
+        assert_eq!(
+            (ev.parse_error.as_deref(), ev.parser.as_str()),
+            (None, "rfc5424")
+        );
+        for (path, want) in [
+            ("host.name", json!("LabSZ")),
+            ("process.name", json!("sshd")),
+            ("process.pid", json!(25544)),
+            ("log.syslog.hostname", json!("vm")),
+            ("log.syslog.appname", json!("authlog")),
+            ("log.syslog.facility.name", json!("local0")),
+            ("event.outcome", json!("failure")),
+            ("user.name", json!("root")),
+            ("source.ip", json!("183.62.140.253")),
+            (
+                "message",
+                json!("Failed password for root from 183.62.140.253 port 5022 ssh2"),
+            ),
+        ] {
+            assert_eq!(ev.get(path).map(|v| v.into_owned()), Some(want), "{path}");
+        }
+        assert_eq!(ev.timestamp.to_rfc3339(), "2024-12-10T11:04:43Z");
+
+        // RFC 3164 outside, an ISO time inside, a structured body within.
+        let ev = run(
+            Format::Auto,
+            "<14>Dec  1 12:45:57 relay1 applog: 2024-05-01T10:00:00Z fw01 firewall[7]: CEF:0|Acme|FW|1.0|100|blocked|5|src=10.0.0.9 act=deny",
+        );
+        assert_eq!(ev.parser, "rfc3164+cef");
+        assert_eq!(ev.get_str("host.name").as_deref(), Some("fw01"));
+        assert_eq!(ev.get_str("process.name").as_deref(), Some("firewall"));
+        assert_eq!(ev.get_str("log.syslog.hostname").as_deref(), Some("relay1"));
+        assert_eq!(ev.get_str("source.ip").as_deref(), Some("10.0.0.9"));
+        assert_eq!(ev.timestamp.to_rfc3339(), "2024-05-01T10:00:00Z");
+
+        // Messages that merely start with a date or a number are not relayed lines.
+        for (line, message) in [
+            (
+                "<13>1 2024-05-01T10:00:00Z h backup - - - Dec 10 run finished without errors",
+                "Dec 10 run finished without errors",
+            ),
+            (
+                "<13>1 2024-05-01T10:00:00Z h backup - - - 12345 files: copied",
+                "12345 files: copied",
+            ),
+            (
+                "<13>1 2024-05-01T10:00:00Z h backup - - - Dec 10 11:04:43 all: done",
+                "Dec 10 11:04:43 all: done",
+            ),
+        ] {
+            let ev = run(Format::Auto, line);
+            assert_eq!(ev.get_str("host.name").as_deref(), Some("h"), "{line}");
+            assert_eq!(ev.get_str("message").as_deref(), Some(message), "{line}");
+            assert_eq!(ev.get_str("log.syslog.hostname"), None, "{line}");
         }
     }
 
