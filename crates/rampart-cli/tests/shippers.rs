@@ -141,12 +141,13 @@ ruleset(name="tls") {{
     let timeout = Duration::from_secs(60);
     let sshd = format!("process.name:sshd AND host.name:bastion01 AND \"{tag}\"");
     assert_eq!(server.wait_count(&sshd, 21, timeout), 21, "{sshd}");
-    // The relay is kept: its host name and input tag, in the syslog header fields.
+    // The relay is kept: its host name and input tag.
     let (_, body) = server.search(&format!("\"{tag}\" AND user.name:deploy"));
     let event = &body["result"]["events"][0];
     let syslog = &event["fields"]["log"]["syslog"];
-    assert_eq!(syslog["appname"], "authlog", "{event}");
-    let relay = syslog["hostname"].as_str().unwrap_or_default();
+    assert_eq!(syslog["appname"], "sshd", "{event}");
+    assert_eq!(syslog["relay"]["appname"], "authlog", "{event}");
+    let relay = syslog["relay"]["hostname"].as_str().unwrap_or_default();
     assert!(!relay.is_empty() && relay != "bastion01", "{event}");
     assert_eq!(event["fields"]["process"]["pid"], 25100, "{event}");
     assert!(
@@ -196,6 +197,41 @@ ruleset(name="tls") {{
         .as_str()
         .unwrap_or_default();
     assert!(!host.is_empty(), "rsyslog's host name is kept: {body:.400}");
+
+    // Detection sees the forwarded auth log as it would the file itself: the brute force,
+    // the spraying over 20 accounts and the login that followed, all from 198.51.100.7.
+    for (rule, what) in [
+        ("bc53baa7-ff46-4c1d-9d5e-e3d5f15484ff", "brute force"),
+        ("512bcae5-b61c-409c-a45d-2aef81fd7357", "password spraying"),
+        (
+            "92197b44-d6f0-4b57-a9ce-80cf248bd234",
+            "brute force then login",
+        ),
+    ] {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let mut resp = Server::agent()
+                .get(server.url("/api/v1/detections"))
+                .header("Authorization", format!("Bearer {}", server.admin_token))
+                .query("rule", rule)
+                .call()
+                .unwrap();
+            let page: serde_json::Value = resp.body_mut().read_json().unwrap();
+            let found = page["detections"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d["source_ip"] == "198.51.100.7");
+            if found {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {what} detection for 198.51.100.7: {page}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 
     // Both listeners counted their connections and events.
     let mut resp = Server::agent()

@@ -346,9 +346,11 @@ fn relayed<'a>(p: &Parser, body: &'a str) -> Option<Relayed<'a>> {
     })
 }
 
-/// When `body` is a relayed line, make its time, host and program the event's — the
-/// relay's host name stays in `log.syslog.hostname`, its header in `log.syslog.*` — and
-/// return the inner program and message; otherwise return `app` and `body` as they are.
+/// When `body` is a relayed line, make its time, host and program the event's — and the
+/// syslog program (`log.syslog.appname`/`procid`), so that rules keyed on it see the line
+/// as if read where it was written; the relay's host name and tag go to
+/// `log.syslog.relay.*`, its priority stays — and return the inner program and message;
+/// otherwise return `app` and `body` as they are.
 fn unwrap_relayed<'a>(
     p: &Parser,
     app: Option<&'a str>,
@@ -364,12 +366,27 @@ fn unwrap_relayed<'a>(
     if let Some(Value::Object(host)) = ev.fields.get_mut("host")
         && let Some(relay) = host.remove("name")
     {
-        rampart_model::insert_path(&mut ev.fields, "log.syslog.hostname", relay);
+        rampart_model::insert_path(&mut ev.fields, "log.syslog.relay.hostname", relay);
+    }
+    let (name, sub, pid) = split_tag(inner.tag);
+    if let Some(Value::Object(log)) = ev.fields.get_mut("log")
+        && let Some(Value::Object(syslog)) = log.get_mut("syslog")
+    {
+        let relay_app = syslog.remove("appname");
+        syslog.remove("procid");
+        if !name.is_empty() {
+            syslog.insert("appname".into(), s(name));
+        }
+        if let Some(pid) = pid {
+            syslog.insert("procid".into(), s(pid));
+        }
+        if let Some(app) = relay_app {
+            rampart_model::insert_path(&mut ev.fields, "log.syslog.relay.appname", app);
+        }
     }
     let mut host = Map::with_capacity(1);
     host.insert("name".into(), s(inner.host));
     put(ev, "host", host);
-    let (name, sub, pid) = split_tag(inner.tag);
     let mut process = Map::with_capacity(2);
     if !name.is_empty() {
         process.insert("name".into(), s(name));
@@ -686,7 +703,7 @@ mod tests {
     }
 
     /// A relay forwarding the lines of a log file (rsyslog imfile, RFC 5424 template):
-    /// the event is the inner line, the relay stays in `log.syslog.*`.
+    /// the event is the inner line, the relay stays in `log.syslog.relay.*`.
     #[test]
     fn relayed_lines_are_the_event_and_the_relay_is_kept() {
         let ev = run(
@@ -701,8 +718,10 @@ mod tests {
             ("host.name", json!("LabSZ")),
             ("process.name", json!("sshd")),
             ("process.pid", json!(25544)),
-            ("log.syslog.hostname", json!("vm")),
-            ("log.syslog.appname", json!("authlog")),
+            ("log.syslog.relay.hostname", json!("vm")),
+            ("log.syslog.relay.appname", json!("authlog")),
+            ("log.syslog.appname", json!("sshd")),
+            ("log.syslog.procid", json!("25544")),
             ("log.syslog.facility.name", json!("local0")),
             ("event.outcome", json!("failure")),
             ("user.name", json!("root")),
@@ -724,7 +743,14 @@ mod tests {
         assert_eq!(ev.parser, "rfc3164+cef");
         assert_eq!(ev.get_str("host.name").as_deref(), Some("fw01"));
         assert_eq!(ev.get_str("process.name").as_deref(), Some("firewall"));
-        assert_eq!(ev.get_str("log.syslog.hostname").as_deref(), Some("relay1"));
+        assert_eq!(
+            ev.get_str("log.syslog.relay.hostname").as_deref(),
+            Some("relay1")
+        );
+        assert_eq!(
+            ev.get_str("log.syslog.appname").as_deref(),
+            Some("firewall")
+        );
         assert_eq!(ev.get_str("source.ip").as_deref(), Some("10.0.0.9"));
         assert_eq!(ev.timestamp.to_rfc3339(), "2024-05-01T10:00:00Z");
 
@@ -746,7 +772,7 @@ mod tests {
             let ev = run(Format::Auto, line);
             assert_eq!(ev.get_str("host.name").as_deref(), Some("h"), "{line}");
             assert_eq!(ev.get_str("message").as_deref(), Some(message), "{line}");
-            assert_eq!(ev.get_str("log.syslog.hostname"), None, "{line}");
+            assert_eq!(ev.get_str("log.syslog.relay.hostname"), None, "{line}");
         }
     }
 
