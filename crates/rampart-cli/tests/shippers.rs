@@ -83,15 +83,22 @@ fn rsyslog_forwards_over_tcp_and_tls_unchanged() {
     let tag = unique("rs");
     let auth_log = dir.path().join("auth.log");
     let app_log = dir.path().join("app.log");
+    let cron_log = dir.path().join("cron.log");
     // The files exist before rsyslog starts and it reads them from the start.
     std::fs::write(&auth_log, "").unwrap();
     std::fs::write(&app_log, "").unwrap();
+    std::fs::write(&cron_log, "").unwrap();
     let ca = server.dir.join("data/tls/server.crt");
     let conf = format!(
         r#"global(workDirectory="{work}" defaultNetstreamDriverCAFile="{ca}")
 module(load="imfile" mode="polling" PollingInterval="1")
 input(type="imfile" File="{auth}" Tag="authlog" Facility="auth" Severity="info" ruleset="tls")
 input(type="imfile" File="{app}" Tag="billing" Facility="local0" Severity="warning" ruleset="tcp")
+input(type="imfile" File="{cron}" Tag="cronlog" ruleset="plain")
+ruleset(name="plain") {{
+  action(type="omfwd" target="127.0.0.1" port="{tcp}" protocol="tcp"
+         action.resumeRetryCount="-1" action.resumeInterval="1")
+}}
 ruleset(name="tcp") {{
   action(type="omfwd" target="127.0.0.1" port="{tcp}" protocol="tcp"
          TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format"
@@ -108,6 +115,7 @@ ruleset(name="tls") {{
         ca = ca.display(),
         auth = auth_log.display(),
         app = app_log.display(),
+        cron = cron_log.display(),
         tcp = server.tcp.port(),
         tls = server.tls.port(),
     );
@@ -137,6 +145,14 @@ ruleset(name="tls") {{
         .collect();
     app.push(format!("payload {} {tag}", "x".repeat(6000)));
     append(&app_log, &app);
+    // A cron log forwarded the classic way (`*.* @@host:port`: rsyslog's default
+    // forwarding format over newline-framed TCP), its input tag without a colon.
+    append(
+        &cron_log,
+        &(0..3)
+            .map(|i| format!("Dec 10 12:0{i}:01 db01 CRON[{}]: (root) CMD (run-parts /etc/cron.hourly) {tag}", 4242 + i))
+            .collect::<Vec<_>>(),
+    );
 
     let timeout = Duration::from_secs(60);
     let sshd = format!("process.name:sshd AND host.name:bastion01 AND \"{tag}\"");
@@ -164,10 +180,14 @@ ruleset(name="tls") {{
     assert_eq!(server.wait_count(&success, 1, timeout), 1, "{success}");
     let billing = format!("process.name:billing AND \"{tag}\"");
     assert_eq!(server.wait_count(&billing, 31, timeout), 31, "{billing}");
+    let cron = format!(
+        "process.name:CRON AND host.name:db01 AND log.syslog.relay.appname:cronlog AND \"{tag}\""
+    );
+    assert_eq!(server.wait_count(&cron, 3, timeout), 3, "{cron}");
 
     // What arrived is what rsyslog sent: the RFC 5424 header it wrote (facility and
     // severity from the input, its host name), the message whole, each line once.
-    let (status, body) = server.search(&format!("\"{tag}\" | stats count() by process.name, log.syslog.severity.name, log.syslog.facility.name"));
+    let (status, body) = server.search(&format!("\"{tag}\" AND NOT process.name:CRON | stats count() by process.name, log.syslog.severity.name, log.syslog.facility.name"));
     assert_eq!(status, 200, "{body}");
     let mut rows: Vec<String> = body["result"]["rows"]
         .as_array()
@@ -246,7 +266,7 @@ ruleset(name="tls") {{
         "{listeners}"
     );
     assert!(
-        listeners["syslog-tcp"]["events_in"].as_u64().unwrap_or(0) >= 31,
+        listeners["syslog-tcp"]["events_in"].as_u64().unwrap_or(0) >= 34,
         "{listeners}"
     );
 }

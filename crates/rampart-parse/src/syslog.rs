@@ -300,7 +300,22 @@ fn parse_3164(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResul
     }
     emit_header(ev, &header);
     let body = body.trim();
-    let (app, body) = unwrap_relayed(p, header.app, body, ev);
+    // A relay's tag need not end in a colon (rsyslog's imfile `Tag="authlog"` forwarded
+    // in its default format gives `<133>2026-12-01T12:45:57+00:00 relay authlog Dec 10
+    // 11:04:43 LabSZ sshd[25544]: …`): a bare word before a relayed line is that tag.
+    let (app, body) = match util::split_token(body) {
+        (first, rest)
+            if header.app.is_none()
+                && host.is_some()
+                && !first.is_empty()
+                && relayed(p, rest.trim_start_matches(' ')).is_some() =>
+        {
+            rampart_model::insert_path(&mut ev.fields, "log.syslog.appname", s(first));
+            (Some(first), rest.trim_start_matches(' '))
+        }
+        _ => (header.app, body),
+    };
+    let (app, body) = unwrap_relayed(p, app, body, ev);
     Ok(body_content(p, Base::Rfc3164, app, body, ev))
 }
 
@@ -753,6 +768,24 @@ mod tests {
         );
         assert_eq!(ev.get_str("source.ip").as_deref(), Some("10.0.0.9"));
         assert_eq!(ev.timestamp.to_rfc3339(), "2024-05-01T10:00:00Z");
+
+        // rsyslog's default forwarding format, with an input tag that has no colon.
+        let ev = run(
+            Format::Auto,
+            "<133>2026-12-01T12:45:57.881471+00:00 vm authlog Dec 10 11:04:43 LabSZ sshd[25544]: Accepted password for deploy from 198.51.100.7 port 41000 ssh2",
+        );
+        assert_eq!(ev.get_str("host.name").as_deref(), Some("LabSZ"));
+        assert_eq!(ev.get_str("log.syslog.appname").as_deref(), Some("sshd"));
+        assert_eq!(
+            ev.get_str("log.syslog.relay.appname").as_deref(),
+            Some("authlog")
+        );
+        assert_eq!(
+            ev.get_str("log.syslog.relay.hostname").as_deref(),
+            Some("vm")
+        );
+        assert_eq!(ev.get_str("event.outcome").as_deref(), Some("success"));
+        assert_eq!(ev.timestamp.to_rfc3339(), "2024-12-10T11:04:43Z");
 
         // Messages that merely start with a date or a number are not relayed lines.
         for (line, message) in [
