@@ -446,3 +446,145 @@ ruleset(name="tls") {{
     assert!(tls["rejected"].as_u64().unwrap_or(0) >= 1, "{tls}");
     assert_eq!(tls["events_in"].as_u64(), Some(5), "{tls}");
 }
+
+/// What Filebeat (Elasticsearch output), Fluent Bit (`es` output, tail input) and Vector
+/// (`splunk_hec_logs` with JSON encoding) send for the lines of an auth log: a record per
+/// line, the line in `message` or `log`. Each line is parsed as the syslog line it is, so
+/// detection sees the brute force as if the file had been read here. (Those shippers are
+/// not installable on this machine; the records are theirs, sent over the real endpoints.)
+#[test]
+fn shipper_records_of_an_auth_log_are_parsed_and_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), "");
+    let tag = unique("fb");
+    let line = |i: u32, ip: &str| {
+        format!(
+            "Dec 10 11:05:{i:02} web01 sshd[{}]: Failed password for invalid user ops{i} from {ip} port {} ssh2 {tag}",
+            3000 + i,
+            50000 + i
+        )
+    };
+    // Filebeat: bulk into /es with basic auth, the shipping host in host.name.
+    let mut bulk = String::new();
+    for i in 0..12 {
+        bulk.push_str("{\"create\":{\"_index\":\"filebeat-8.15.0\"}}\n");
+        bulk.push_str(
+            &serde_json::json!({
+                "@timestamp": "2024-12-10T11:06:00.000Z",
+                "message": line(i, "203.0.113.61"),
+                "host": {"name": "web01.corp.example"},
+                "agent": {"type": "filebeat"},
+                "log": {"file": {"path": "/var/log/auth.log"}, "offset": i * 120},
+            })
+            .to_string(),
+        );
+        bulk.push('\n');
+    }
+    let mut resp = Server::agent()
+        .post(server.url("/es/_bulk"))
+        .header(
+            "Authorization",
+            format!(
+                "Basic {}",
+                base64_encode(&format!("elastic:{}", server.ingest_token))
+            ),
+        )
+        .header("Content-Type", "application/x-ndjson")
+        .send(bulk.as_bytes())
+        .unwrap();
+    let body = resp.body_mut().read_to_string().unwrap();
+    assert!(body.contains("\"errors\":false"), "{body}");
+    // Fluent Bit's tail: the line in `log`, no host.
+    let mut bulk = String::new();
+    for i in 12..14 {
+        bulk.push_str("{\"create\":{}}\n");
+        bulk.push_str(&serde_json::json!({"@timestamp": "2024-12-10T11:06:01Z", "log": line(i, "203.0.113.61")}).to_string());
+        bulk.push('\n');
+    }
+    let mut resp = Server::agent()
+        .post(server.url("/es/_bulk"))
+        .header(
+            "Authorization",
+            format!(
+                "Basic {}",
+                base64_encode(&format!("fluentbit:{}", server.ingest_token))
+            ),
+        )
+        .header("Content-Type", "application/x-ndjson")
+        .send(bulk.as_bytes())
+        .unwrap();
+    let body = resp.body_mut().read_to_string().unwrap();
+    assert!(body.contains("\"errors\":false"), "{body}");
+    // Vector: HEC events whose event is the JSON-encoded log record.
+    let hec: String = (14..16)
+        .map(|i| {
+            serde_json::json!({"event": {"message": line(i, "203.0.113.61"), "host": "web01", "source_type": "file"}, "time": 1733828760})
+                .to_string()
+        })
+        .collect();
+    let mut resp = Server::agent()
+        .post(server.url("/services/collector/event"))
+        .header("Authorization", format!("Splunk {}", server.ingest_token))
+        .send(hec.as_bytes())
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let _ = resp.body_mut().read_to_string();
+
+    let timeout = Duration::from_secs(30);
+    let q = format!(
+        "\"{tag}\" AND process.name:sshd AND event.outcome:failure AND source.ip:203.0.113.61"
+    );
+    assert_eq!(server.wait_count(&q, 16, timeout), 16, "{q}");
+    let (_, body) = server.search(&format!("\"{tag}\" AND user.name:ops3"));
+    let event = &body["result"]["events"][0];
+    let fields = &event["fields"];
+    assert_eq!(fields["host"]["name"], "web01.corp.example", "{event}");
+    assert_eq!(fields["host"]["hostname"], "web01", "{event}");
+    assert_eq!(
+        fields["log"]["file"]["path"], "/var/log/auth.log",
+        "{event}"
+    );
+    assert_eq!(
+        event["@timestamp"]
+            .as_str()
+            .map(|t| t.ends_with("-12-10T11:05:03Z")),
+        Some(true),
+        "{event}"
+    );
+    let (_, body) = server.search(&format!("\"{tag}\" AND user.name:ops12"));
+    assert_eq!(
+        body["result"]["events"][0]["fields"]["host"]["name"], "web01",
+        "{body}"
+    );
+
+    // Sixteen failures from one source within a minute: the brute-force correlation.
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let mut resp = Server::agent()
+            .get(server.url("/api/v1/detections"))
+            .header("Authorization", format!("Bearer {}", server.admin_token))
+            .query("rule", "bc53baa7-ff46-4c1d-9d5e-e3d5f15484ff")
+            .call()
+            .unwrap();
+        let page: serde_json::Value = resp.body_mut().read_json().unwrap();
+        if page["detections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["source_ip"] == "203.0.113.61")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no brute-force detection for 203.0.113.61: {page}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Standard base64 of `s` (for a Basic authorisation header).
+fn base64_encode(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}

@@ -107,12 +107,17 @@ fn plain(p: &Parser, mut map: Map<String, Value>, ev: &mut Event) {
             &[]
         })
         .find_map(|k| map.get(*k).and_then(|v| timestamp_of(p, v)));
-    let message = if map.contains_key("message") {
-        None
+    let (message, from_key) = if map.contains_key("message") {
+        (None, None)
     } else {
         ["msg", "log"]
             .iter()
-            .find_map(|k| map.get(*k).and_then(Value::as_str).map(str::to_owned))
+            .find_map(|k| {
+                map.get(*k)
+                    .and_then(Value::as_str)
+                    .map(|m| (Some(m.to_owned()), Some(*k)))
+            })
+            .unwrap_or((None, None))
     };
     for (k, v) in map {
         ev.fields.insert(k, v);
@@ -127,6 +132,70 @@ fn plain(p: &Parser, mut map: Map<String, Value>, ev: &mut Event) {
     }
     if let Some(ts) = ts {
         ev.timestamp = ts;
+    }
+    if !evtx && !windows {
+        shipped_line(p, from_key, ev);
+    }
+}
+
+/// A shipper's record of one line of a log file — Filebeat, Elastic Agent and Vector put
+/// the line in `message`, Fluent Bit's tail input in `log` — is parsed as the syslog line
+/// it holds, as Elastic's system module does: the line's program, pid, login fields and
+/// time join the record (its own keys win, so `host.name` stays the shipping machine's and
+/// the line's host goes to `host.hostname`), `message` becomes the line's message (the whole
+/// line stays in the raw record, `event.original`), and the shipper's time of reading
+/// moves to `event.created`.
+fn shipped_line(p: &Parser, from_key: Option<&str>, ev: &mut Event) {
+    let Some(Value::String(line)) = ev.fields.get(ecs::MESSAGE) else {
+        return;
+    };
+    if !crate::syslog::is_log_line(p, line) {
+        return;
+    }
+    let line = line.clone();
+    let mut inner = Event::new(ev.origin.clone(), rampart_model::Raw::Text(String::new()));
+    if crate::syslog::parse(p, &line, crate::syslog::Variant::Either, &mut inner).is_err() {
+        return;
+    }
+    if let Some(key) = from_key {
+        // Fluent Bit's `log` string: now `message` (and in the raw record); `log` is ECS's.
+        ev.fields.remove(key);
+    }
+    let read_at = ev.timestamp;
+    let mut fields = std::mem::take(&mut inner.fields);
+    if let Some(Value::Object(host)) = fields.get_mut("host")
+        && let Some(name) = host.remove("name")
+    {
+        if get_path(&ev.fields, ecs::HOST_NAME).is_none() {
+            host.insert("name".to_owned(), name);
+        } else {
+            host.insert("hostname".to_owned(), name);
+        }
+    }
+    if let Some(m) = fields.remove(ecs::MESSAGE) {
+        ev.fields.insert(ecs::MESSAGE.to_owned(), m);
+    }
+    merge_absent(&mut ev.fields, fields);
+    if inner.timestamp != read_at {
+        rampart_model::fields::insert_path_if_absent(
+            &mut ev.fields,
+            "event.created",
+            Value::String(read_at.to_rfc3339()),
+        );
+        ev.timestamp = inner.timestamp;
+    }
+}
+
+/// Add `from`'s values where `into` has nothing at their path.
+fn merge_absent(into: &mut Map<String, Value>, from: Map<String, Value>) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (None, v) => {
+                into.insert(k, v);
+            }
+            (Some(Value::Object(existing)), Value::Object(more)) => merge_absent(existing, more),
+            (Some(_), _) => {}
+        }
     }
 }
 
@@ -235,6 +304,61 @@ mod tests {
         })
         .expect("valid config");
         p.parse(line.as_bytes(), Origin::new(OriginKind::Import, "t"))
+    }
+
+    /// A log file's line as shippers send it (Filebeat/Elastic Agent, Fluent Bit's tail,
+    /// Vector's file source) is parsed as the syslog line it holds.
+    #[test]
+    fn shipped_log_lines_are_parsed() {
+        let line = "Dec 10 11:04:43 LabSZ sshd[25544]: Failed password for root from 183.62.140.253 port 5022 ssh2";
+        let filebeat = json!({
+            "@timestamp": "2024-12-10T11:04:45.120Z",
+            "message": line,
+            "host": {"name": "labsz.corp.example", "ip": ["10.0.0.5"]},
+            "agent": {"type": "filebeat", "version": "8.15.0"},
+            "log": {"file": {"path": "/var/log/auth.log"}, "offset": 1234},
+            "input": {"type": "filestream"}
+        });
+        let ev = run(Format::Auto, &filebeat.to_string());
+        assert_eq!(ev.parser, "json");
+        for (path, want) in [
+            ("host.name", json!("labsz.corp.example")),
+            ("host.hostname", json!("LabSZ")),
+            ("host.ip", json!(["10.0.0.5"])),
+            ("process.name", json!("sshd")),
+            ("process.pid", json!(25544)),
+            ("log.syslog.appname", json!("sshd")),
+            ("log.file.path", json!("/var/log/auth.log")),
+            ("event.outcome", json!("failure")),
+            ("user.name", json!("root")),
+            ("source.ip", json!("183.62.140.253")),
+            (
+                "message",
+                json!("Failed password for root from 183.62.140.253 port 5022 ssh2"),
+            ),
+            ("event.created", json!("2024-12-10T11:04:45.12Z")),
+        ] {
+            assert_eq!(ev.get(path).map(|v| v.into_owned()), Some(want), "{path}");
+        }
+        // The line's own time (its year from the clock: Dec 10 of this year or the last).
+        assert!(ev.timestamp.to_rfc3339().ends_with("-12-10T11:04:43Z"));
+
+        // Fluent Bit's tail: the line in `log`, no host.
+        let ev = run(
+            Format::Auto,
+            &json!({"date": 1733828683.0, "log": line}).to_string(),
+        );
+        assert_eq!(ev.get_str("host.name").as_deref(), Some("LabSZ"));
+        assert_eq!(ev.get_str("user.name").as_deref(), Some("root"));
+        assert_eq!(ev.get_str("log.syslog.appname").as_deref(), Some("sshd"));
+        assert!(!matches!(ev.get("log").as_deref(), Some(Value::String(_))));
+
+        // Messages that are not whole syslog lines are left as they are.
+        for message in ["user logged in", "Dec 10 11:04:43 nightly backup done"] {
+            let ev = run(Format::Auto, &json!({"message": message}).to_string());
+            assert_eq!(ev.get_str("message").as_deref(), Some(message));
+            assert_eq!(ev.get_str("host.hostname"), None);
+        }
     }
 
     /// Windows events exported flat (NXLog, OTRF Security Datasets) get the same ECS

@@ -361,6 +361,16 @@ fn relayed<'a>(p: &Parser, body: &'a str) -> Option<Relayed<'a>> {
     })
 }
 
+/// Whether `text` is a whole syslog line with a time, a host and a program tag (after an
+/// optional `<PRI>`): what a shipper that tails a log file puts in its record's message.
+pub(crate) fn is_log_line(p: &Parser, text: &str) -> bool {
+    let rest = match priority(text) {
+        Ok((Some(_), rest)) => rest,
+        _ => text,
+    };
+    relayed(p, rest).is_some()
+}
+
 /// When `body` is a relayed line, make its time, host and program the event's — and the
 /// syslog program (`log.syslog.appname`/`procid`), so that rules keyed on it see the line
 /// as if read where it was written; the relay's host name and tag go to
