@@ -216,9 +216,67 @@ impl Config {
     }
 }
 
+/// Settings that are unset by default, shown as comments under their section in
+/// `rampart config default` (a TOML serialiser leaves unset options out).
+const OPTIONAL_HINTS: &[(&str, &str)] = &[
+    (
+        "[http]",
+        "# cert = \"/etc/rampart/tls/api.crt\"   # with tls = true; default: the generated pair in <data_dir>/tls\n\
+         # key = \"/etc/rampart/tls/api.key\"",
+    ),
+    (
+        "[ingest.syslog_tls]",
+        "# cert_path = \"/etc/rampart/tls/syslog.crt\"   # default: a self-signed pair generated in <data_dir>/tls\n\
+         # key_path = \"/etc/rampart/tls/syslog.key\"\n\
+         # client_ca_path = \"/etc/rampart/tls/senders-ca.crt\"   # mutual TLS: only senders with a certificate from this CA",
+    ),
+];
+
+/// The default configuration as TOML, with the optional settings as comments.
+pub fn default_text() -> anyhow::Result<String> {
+    let text = toml::to_string_pretty(&Config::default())?;
+    let mut out = String::with_capacity(text.len() + 512);
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if let Some((_, hint)) = OPTIONAL_HINTS.iter().find(|(section, _)| *section == line) {
+            out.push_str(hint);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_text_parses_and_names_the_optional_tls_settings() {
+        let text = default_text().expect("defaults");
+        let back: Config = toml::from_str(&text).expect("parse defaults");
+        assert_eq!(back.http.bind, Config::default().http.bind);
+        for hint in ["# cert = ", "# cert_path = ", "# client_ca_path = "] {
+            assert!(text.contains(hint), "{hint} missing from:\n{text}");
+        }
+        // Each uncommented hint is a valid setting of its section.
+        let uncommented = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(setting) if setting.contains(" = ") => {
+                    setting.split("   #").next().unwrap_or(setting).to_owned()
+                }
+                _ => l.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let with: Config = toml::from_str(&uncommented).expect("hints are valid settings");
+        assert_eq!(
+            with.ingest.syslog_tls.client_ca_path.as_deref(),
+            Some(std::path::Path::new("/etc/rampart/tls/senders-ca.crt"))
+        );
+        assert!(with.http.cert.is_some());
+    }
 
     #[test]
     fn defaults_roundtrip_through_toml() {

@@ -112,7 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => client::status(cfg, args),
         Command::Token(cmd) => tokens::run(cfg, cmd),
         Command::Config(ConfigCommand::Default) => {
-            print!("{}", toml::to_string_pretty(&config::Config::default())?);
+            print!("{}", config::default_text()?);
             Ok(())
         }
         Command::Config(ConfigCommand::Check) => {
