@@ -56,6 +56,74 @@ fn rsyslog(dir: &Path, conf: &str) -> Rsyslog {
     Rsyslog(child)
 }
 
+/// Wait until `rule` has a detection for `source_ip`, failing after `timeout`.
+fn wait_for_detection(server: &Server, rule: &str, source_ip: &str, timeout: Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let mut resp = Server::agent()
+            .get(server.url("/api/v1/detections"))
+            .header("Authorization", format!("Bearer {}", server.admin_token))
+            .query("rule", rule)
+            .call()
+            .unwrap();
+        let page: serde_json::Value = resp.body_mut().read_json().unwrap();
+        if page["detections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["source_ip"] == source_ip)
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no detection of {rule} for {source_ip}: {page}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The ingest listeners' counters from `/api/v1/status`.
+fn listeners(server: &Server) -> serde_json::Value {
+    let mut resp = Server::agent()
+        .get(server.url("/api/v1/status"))
+        .header("Authorization", format!("Bearer {}", server.admin_token))
+        .call()
+        .unwrap();
+    let status: serde_json::Value = resp.body_mut().read_json().unwrap();
+    status["ingest"]["listeners"].clone()
+}
+
+/// POST an Elasticsearch bulk body to `/es/_bulk` as `user` with the ingest token as the
+/// password, as Filebeat and Fluent Bit do; every item must be accepted.
+fn post_es_bulk(server: &Server, user: &str, body: &str) {
+    use base64::Engine;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", server.ingest_token));
+    let mut resp = Server::agent()
+        .post(server.url("/es/_bulk"))
+        .header("Authorization", format!("Basic {basic}"))
+        .header("Content-Type", "application/x-ndjson")
+        .send(body.as_bytes())
+        .unwrap();
+    let answer = resp.body_mut().read_to_string().unwrap();
+    assert!(answer.contains("\"errors\":false"), "{answer}");
+}
+
+/// Whether every one of `tools` is installed; when not, says the check was skipped, or
+/// fails the test under `RAMPART_REQUIRE_SHIPPERS=1` (CI).
+fn tools_present(tools: &[&str], what: &str) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("RAMPART_REQUIRE_SHIPPERS").as_deref() == Ok("1") {
+        panic!("{missing:?} required (RAMPART_REQUIRE_SHIPPERS=1) but not installed");
+    }
+    eprintln!("SKIPPED: {what}: {missing:?} not installed (bash .ci/install-tools --shippers)");
+    false
+}
+
 fn append(path: &Path, lines: &[String]) {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -69,13 +137,7 @@ fn append(path: &Path, lines: &[String]) {
 
 #[test]
 fn rsyslog_forwards_over_tcp_and_tls_unchanged() {
-    if !have("rsyslogd") {
-        if std::env::var("RAMPART_REQUIRE_SHIPPERS").as_deref() == Ok("1") {
-            panic!("rsyslog required (RAMPART_REQUIRE_SHIPPERS=1) but not installed");
-        }
-        eprintln!(
-            "SKIPPED: rsyslog not installed: real-shipper checks (bash .ci/install-tools --shippers)"
-        );
+    if !tools_present(&["rsyslogd"], "real-shipper checks") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -220,47 +282,16 @@ ruleset(name="tls") {{
 
     // Detection sees the forwarded auth log as it would the file itself: the brute force,
     // the spraying over 20 accounts and the login that followed, all from 198.51.100.7.
-    for (rule, what) in [
-        ("bc53baa7-ff46-4c1d-9d5e-e3d5f15484ff", "brute force"),
-        ("512bcae5-b61c-409c-a45d-2aef81fd7357", "password spraying"),
-        (
-            "92197b44-d6f0-4b57-a9ce-80cf248bd234",
-            "brute force then login",
-        ),
+    for rule in [
+        "bc53baa7-ff46-4c1d-9d5e-e3d5f15484ff", // brute force
+        "512bcae5-b61c-409c-a45d-2aef81fd7357", // password spraying
+        "92197b44-d6f0-4b57-a9ce-80cf248bd234", // brute force then login
     ] {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let mut resp = Server::agent()
-                .get(server.url("/api/v1/detections"))
-                .header("Authorization", format!("Bearer {}", server.admin_token))
-                .query("rule", rule)
-                .call()
-                .unwrap();
-            let page: serde_json::Value = resp.body_mut().read_json().unwrap();
-            let found = page["detections"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|d| d["source_ip"] == "198.51.100.7");
-            if found {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no {what} detection for 198.51.100.7: {page}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_for_detection(&server, rule, "198.51.100.7", timeout);
     }
 
     // Both listeners counted their connections and events.
-    let mut resp = Server::agent()
-        .get(server.url("/api/v1/status"))
-        .header("Authorization", format!("Bearer {}", server.admin_token))
-        .call()
-        .unwrap();
-    let status: serde_json::Value = resp.body_mut().read_json().unwrap();
-    let listeners = &status["ingest"]["listeners"];
+    let listeners = listeners(&server);
     assert!(
         listeners["syslog-tls"]["events_in"].as_u64().unwrap_or(0) >= 21,
         "{listeners}"
@@ -289,13 +320,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// that CA: rsyslog presenting one is heard, a sender without one is turned away.
 #[test]
 fn rsyslog_with_a_client_certificate_passes_mutual_tls() {
-    if !have("rsyslogd") || !have("openssl") {
-        if std::env::var("RAMPART_REQUIRE_SHIPPERS").as_deref() == Ok("1") {
-            panic!("rsyslog and openssl required (RAMPART_REQUIRE_SHIPPERS=1) but not installed");
-        }
-        eprintln!(
-            "SKIPPED: rsyslog or openssl not installed: mutual TLS with a real shipper (bash .ci/install-tools --shippers)"
-        );
+    if !tools_present(&["rsyslogd", "openssl"], "mutual TLS with a real shipper") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -436,13 +461,8 @@ ruleset(name="tls") {{
         0,
         "a sender without a certificate was heard (openssl said: {stderr})"
     );
-    let mut resp = Server::agent()
-        .get(server.url("/api/v1/status"))
-        .header("Authorization", format!("Bearer {}", server.admin_token))
-        .call()
-        .unwrap();
-    let status: serde_json::Value = resp.body_mut().read_json().unwrap();
-    let tls = &status["ingest"]["listeners"]["syslog-tls"];
+    let listeners = listeners(&server);
+    let tls = &listeners["syslog-tls"];
     assert!(tls["rejected"].as_u64().unwrap_or(0) >= 1, "{tls}");
     assert_eq!(tls["events_in"].as_u64(), Some(5), "{tls}");
 }
@@ -480,20 +500,7 @@ fn shipper_records_of_an_auth_log_are_parsed_and_detected() {
         );
         bulk.push('\n');
     }
-    let mut resp = Server::agent()
-        .post(server.url("/es/_bulk"))
-        .header(
-            "Authorization",
-            format!(
-                "Basic {}",
-                base64_encode(&format!("elastic:{}", server.ingest_token))
-            ),
-        )
-        .header("Content-Type", "application/x-ndjson")
-        .send(bulk.as_bytes())
-        .unwrap();
-    let body = resp.body_mut().read_to_string().unwrap();
-    assert!(body.contains("\"errors\":false"), "{body}");
+    post_es_bulk(&server, "elastic", &bulk);
     // Fluent Bit's tail: the line in `log`, no host.
     let mut bulk = String::new();
     for i in 12..14 {
@@ -501,20 +508,7 @@ fn shipper_records_of_an_auth_log_are_parsed_and_detected() {
         bulk.push_str(&serde_json::json!({"@timestamp": "2024-12-10T11:06:01Z", "log": line(i, "203.0.113.61")}).to_string());
         bulk.push('\n');
     }
-    let mut resp = Server::agent()
-        .post(server.url("/es/_bulk"))
-        .header(
-            "Authorization",
-            format!(
-                "Basic {}",
-                base64_encode(&format!("fluentbit:{}", server.ingest_token))
-            ),
-        )
-        .header("Content-Type", "application/x-ndjson")
-        .send(bulk.as_bytes())
-        .unwrap();
-    let body = resp.body_mut().read_to_string().unwrap();
-    assert!(body.contains("\"errors\":false"), "{body}");
+    post_es_bulk(&server, "fluentbit", &bulk);
     // Vector: HEC events whose event is the JSON-encoded log record.
     let hec: String = (14..16)
         .map(|i| {
@@ -558,33 +552,10 @@ fn shipper_records_of_an_auth_log_are_parsed_and_detected() {
     );
 
     // Sixteen failures from one source within a minute: the brute-force correlation.
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let mut resp = Server::agent()
-            .get(server.url("/api/v1/detections"))
-            .header("Authorization", format!("Bearer {}", server.admin_token))
-            .query("rule", "bc53baa7-ff46-4c1d-9d5e-e3d5f15484ff")
-            .call()
-            .unwrap();
-        let page: serde_json::Value = resp.body_mut().read_json().unwrap();
-        if page["detections"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|d| d["source_ip"] == "203.0.113.61")
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no brute-force detection for 203.0.113.61: {page}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Standard base64 of `s` (for a Basic authorisation header).
-fn base64_encode(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
+    wait_for_detection(
+        &server,
+        "bc53baa7-ff46-4c1d-9d5e-e3d5f15484ff",
+        "203.0.113.61",
+        timeout,
+    );
 }

@@ -36,8 +36,8 @@ use tantivy::columnar::{ColumnarReader, ColumnarWriter, DynamicColumn};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "common/lines.rs"]
+#[allow(dead_code)]
 mod lines;
-use lines::{Rng, line};
 
 const BLOCK: usize = 64 * 1024;
 
@@ -314,18 +314,8 @@ fn main() {
     let started = Instant::now();
     let (parse_cpu, (write_cpu, parts)) = std::thread::scope(|s| {
         let parse = s.spawn(move || {
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-            let mut i = 0u64;
-            while i < n {
-                let end = (i + 1000).min(n);
-                let batch = (i..end)
-                    .map(|k| parser.parse(line(&mut rng, k).as_bytes(), origin.clone()))
-                    .collect();
-                if tx.send(batch).is_err() {
-                    break;
-                }
-                i = end;
-            }
+            lines::send_parsed(&parser, &origin, n, &tx);
+            drop(tx);
             thread_cpu()
         });
         let write = s.spawn(move || {

@@ -96,20 +96,7 @@ fn load(store: &EmbeddedStore, n: u64) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<rampart_model::Event>>(8);
     let started = Instant::now();
     let acked = std::thread::scope(|s| {
-        s.spawn(move || {
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-            let mut i = 0u64;
-            while i < n {
-                let end = (i + 1000).min(n);
-                let batch = (i..end)
-                    .map(|k| parser.parse(line(&mut rng, k).as_bytes(), origin.clone()))
-                    .collect();
-                if tx.send(batch).is_err() {
-                    return;
-                }
-                i = end;
-            }
-        });
+        s.spawn(move || lines::send_parsed(&parser, &origin, n, &tx));
         let mut done = 0u64;
         for batch in rx {
             store.append(batch).unwrap();

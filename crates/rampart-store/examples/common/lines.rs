@@ -51,3 +51,25 @@ pub fn line(rng: &mut Rng, i: u64) -> String {
         ),
     }
 }
+
+/// Parse the first `n` lines of the mix and send them in 1,000-event batches until done or
+/// the receiver is gone (the loading thread of the store examples).
+pub fn send_parsed(
+    parser: &rampart_parse::Parser,
+    origin: &rampart_model::Origin,
+    n: u64,
+    tx: &std::sync::mpsc::SyncSender<Vec<rampart_model::Event>>,
+) {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut i = 0u64;
+    while i < n {
+        let end = (i + 1000).min(n);
+        let batch = (i..end)
+            .map(|k| parser.parse(line(&mut rng, k).as_bytes(), origin.clone()))
+            .collect();
+        if tx.send(batch).is_err() {
+            return;
+        }
+        i = end;
+    }
+}
