@@ -124,6 +124,19 @@ fn tools_present(tools: &[&str], what: &str) -> bool {
     false
 }
 
+/// The rsyslog ruleset `tls`: forward over TLS (GnuTLS) to `port` on loopback, checking
+/// the server certificate's name (`localhost`, which Rampart's generated certificate has).
+fn tls_ruleset(port: u16) -> String {
+    format!(
+        r#"ruleset(name="tls") {{
+  action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp"
+         StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name"
+         StreamDriverPermittedPeers="localhost" template="RSYSLOG_SyslogProtocol23Format"
+         action.resumeRetryCount="-1" action.resumeInterval="1")
+}}"#
+    )
+}
+
 fn append(path: &Path, lines: &[String]) {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -166,12 +179,7 @@ ruleset(name="tcp") {{
          TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format"
          action.resumeRetryCount="-1" action.resumeInterval="1")
 }}
-ruleset(name="tls") {{
-  action(type="omfwd" target="127.0.0.1" port="{tls}" protocol="tcp"
-         StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name"
-         StreamDriverPermittedPeers="localhost" template="RSYSLOG_SyslogProtocol23Format"
-         action.resumeRetryCount="-1" action.resumeInterval="1")
-}}
+{tls_ruleset}
 "#,
         work = dir.path().join("rsyslog").display(),
         ca = ca.display(),
@@ -179,7 +187,7 @@ ruleset(name="tls") {{
         app = app_log.display(),
         cron = cron_log.display(),
         tcp = server.tcp.port(),
-        tls = server.tls.port(),
+        tls_ruleset = tls_ruleset(server.tls.port()),
     );
     let _rsyslog = rsyslog(dir.path(), &conf);
 
@@ -433,19 +441,14 @@ fn rsyslog_with_a_client_certificate_passes_mutual_tls() {
        defaultNetstreamDriverCertFile="{cert}" defaultNetstreamDriverKeyFile="{key}")
 module(load="imfile" mode="polling" PollingInterval="1")
 input(type="imfile" File="{log}" Tag="web" ruleset="tls")
-ruleset(name="tls") {{
-  action(type="omfwd" target="127.0.0.1" port="{tls}" protocol="tcp"
-         StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name"
-         StreamDriverPermittedPeers="localhost" template="RSYSLOG_SyslogProtocol23Format"
-         action.resumeRetryCount="-1" action.resumeInterval="1")
-}}
+{tls_ruleset}
 "#,
         work = dir.path().join("rsyslog").display(),
         ca = server.dir.join("data/tls/server.crt").display(),
         cert = pki.join("web01.crt").display(),
         key = pki.join("web01.key").display(),
         log = log.display(),
-        tls = server.tls.port(),
+        tls_ruleset = tls_ruleset(server.tls.port()),
     );
     let _rsyslog = rsyslog(dir.path(), &conf);
     append(

@@ -146,44 +146,51 @@ fn plain(p: &Parser, mut map: Map<String, Value>, ev: &mut Event) {
 /// line stays in the raw record, `event.original`), and the shipper's time of reading
 /// moves to `event.created`.
 fn shipped_line(p: &Parser, from_key: Option<&str>, ev: &mut Event) {
-    let Some(Value::String(line)) = ev.fields.get(ecs::MESSAGE) else {
-        return;
-    };
-    if !crate::syslog::is_log_line(p, line) {
-        return;
+    match ev.fields.get(ecs::MESSAGE) {
+        Some(Value::String(line)) if crate::syslog::is_log_line(p, line) => {}
+        _ => return,
     }
-    let line = line.clone();
-    let mut inner = Event::new(ev.origin.clone(), rampart_model::Raw::Text(String::new()));
-    if crate::syslog::parse(p, &line, crate::syslog::Variant::Either, &mut inner).is_err() {
+    // The line is parsed into the event itself, with the record's keys set aside and
+    // merged back over what the line gave.
+    let mut record = std::mem::take(&mut ev.fields);
+    let read_at = ev.timestamp;
+    let parsed = match record.get(ecs::MESSAGE) {
+        Some(Value::String(line)) => {
+            crate::syslog::parse(p, line, crate::syslog::Variant::Either, ev).is_ok()
+        }
+        _ => false,
+    };
+    let mut line_fields = std::mem::replace(&mut ev.fields, Map::new());
+    if !parsed {
+        ev.fields = record;
+        ev.timestamp = read_at;
         return;
     }
     if let Some(key) = from_key {
         // Fluent Bit's `log` string: now `message` (and in the raw record); `log` is ECS's.
-        ev.fields.remove(key);
+        record.remove(key);
     }
-    let read_at = ev.timestamp;
-    let mut fields = std::mem::take(&mut inner.fields);
-    if let Some(Value::Object(host)) = fields.get_mut("host")
+    if let Some(Value::Object(host)) = line_fields.get_mut("host")
         && let Some(name) = host.remove("name")
     {
-        if get_path(&ev.fields, ecs::HOST_NAME).is_none() {
+        if get_path(&record, ecs::HOST_NAME).is_none() {
             host.insert("name".to_owned(), name);
         } else {
             host.insert("hostname".to_owned(), name);
         }
     }
-    if let Some(m) = fields.remove(ecs::MESSAGE) {
-        ev.fields.insert(ecs::MESSAGE.to_owned(), m);
+    if let Some(m) = line_fields.remove(ecs::MESSAGE) {
+        record.insert(ecs::MESSAGE.to_owned(), m);
     }
-    merge_absent(&mut ev.fields, fields);
-    if inner.timestamp != read_at {
+    merge_absent(&mut record, line_fields);
+    if ev.timestamp != read_at {
         rampart_model::fields::insert_path_if_absent(
-            &mut ev.fields,
+            &mut record,
             "event.created",
             Value::String(read_at.to_rfc3339()),
         );
-        ev.timestamp = inner.timestamp;
     }
+    ev.fields = record;
 }
 
 /// Add `from`'s values where `into` has nothing at their path.

@@ -107,6 +107,29 @@ struct Header<'a> {
     procid: Option<Cow<'a, str>>,
     pid: Option<u64>,
     msgid: Option<&'a str>,
+    /// Host and program of the relay that forwarded the line (see [`Relayed`]).
+    relay_host: Option<&'a str>,
+    relay_app: Option<&'a str>,
+}
+
+impl<'a> Header<'a> {
+    /// Program, subsystem and pid from an RFC 3164 tag such as `sshd(pam_unix)[19939]:`.
+    fn set_tag(&mut self, tag: &'a str) {
+        let (name, sub, pid) = split_tag(tag);
+        self.app = Some(name).filter(|n| !n.is_empty());
+        self.subsystem = sub;
+        self.procid = pid.map(Cow::Borrowed);
+        self.pid = pid.and_then(|p| p.parse().ok());
+    }
+
+    /// Make a relayed line's host and program the header's, keeping the relay's own as the
+    /// relay; the line's message is what remains of the body.
+    fn take_relayed(&mut self, inner: &Relayed<'a>) {
+        self.relay_host = self.host.take();
+        self.relay_app = self.app.take();
+        self.set_tag(inner.tag);
+        self.host = Some(inner.host);
+    }
 }
 
 fn s(v: &str) -> Value {
@@ -173,6 +196,16 @@ fn emit_header(ev: &mut Event, h: &Header<'_>) {
         m.insert("subsystem".into(), s(sub));
         put(ev, "syslog", m);
     }
+    let mut relay = Map::new();
+    if let Some(host) = h.relay_host.filter(|h| !util::is_placeholder(h)) {
+        relay.insert("hostname".into(), s(host));
+    }
+    if let Some(app) = h.relay_app.filter(|a| !util::is_placeholder(a)) {
+        relay.insert("appname".into(), s(app));
+    }
+    if !relay.is_empty() {
+        rampart_model::insert_path(&mut ev.fields, "log.syslog.relay", Value::Object(relay));
+    }
 }
 
 fn parse_5424(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResult {
@@ -197,6 +230,12 @@ fn parse_5424(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResul
         Some(syslog_loose::ProcId::Name(name)) => header.procid = Some(Cow::Borrowed(name)),
         None => {}
     }
+    let mut body = msg.msg.strip_prefix('\u{feff}').unwrap_or(msg.msg).trim();
+    let inner = relayed(p, body);
+    if let Some(inner) = &inner {
+        header.take_relayed(inner);
+        body = inner.msg;
+    }
     emit_header(ev, &header);
     if let Some(ts) = msg.timestamp {
         let secs = ts.timestamp();
@@ -204,6 +243,9 @@ fn parse_5424(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResul
         ev.timestamp = rampart_model::Timestamp::from_nanos(
             secs.saturating_mul(1_000_000_000).saturating_add(nanos),
         );
+    }
+    if let Some(ts) = inner.and_then(|i| i.timestamp) {
+        ev.timestamp = ts;
     }
     if !msg.structured_data.is_empty() {
         let sd = util::namespace(&mut ev.fields, "syslog.structured_data");
@@ -219,9 +261,7 @@ fn parse_5424(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResul
             }
         }
     }
-    let body = msg.msg.strip_prefix('\u{feff}').unwrap_or(msg.msg).trim();
-    let (app, body) = unwrap_relayed(p, msg.appname, body, ev);
-    Ok(body_content(p, Base::Rfc5424, app, body, ev))
+    Ok(body_content(p, Base::Rfc5424, header.app, body, ev))
 }
 
 fn parse_3164(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResult {
@@ -283,40 +323,37 @@ fn parse_3164(p: &Parser, pri: Option<u8>, rest: &str, ev: &mut Event) -> PResul
         }
     }
 
-    if let Some(ts) = timestamp {
-        ev.timestamp = ts;
-    }
     let mut header = Header {
         pri,
         host,
         ..Header::default()
     };
     if let Some(tag) = tag {
-        let (name, sub, pid) = split_tag(tag);
-        header.app = Some(name).filter(|n| !n.is_empty());
-        header.subsystem = sub;
-        header.procid = pid.map(Cow::Borrowed);
-        header.pid = pid.and_then(|p| p.parse().ok());
+        header.set_tag(tag);
     }
-    emit_header(ev, &header);
-    let body = body.trim();
+    let mut body = body.trim();
     // A relay's tag need not end in a colon (rsyslog's imfile `Tag="authlog"` forwarded
     // in its default format gives `<133>2026-12-01T12:45:57+00:00 relay authlog Dec 10
     // 11:04:43 LabSZ sshd[25544]: …`): a bare word before a relayed line is that tag.
-    let (app, body) = match util::split_token(body) {
-        (first, rest)
-            if header.app.is_none()
-                && host.is_some()
-                && !first.is_empty()
-                && relayed(p, rest.trim_start_matches(' ')).is_some() =>
-        {
-            rampart_model::insert_path(&mut ev.fields, "log.syslog.appname", s(first));
-            (Some(first), rest.trim_start_matches(' '))
+    let inner = relayed(p, body).or_else(|| {
+        let (first, rest) = util::split_token(body);
+        if header.app.is_some() || host.is_none() || first.is_empty() {
+            return None;
         }
-        _ => (header.app, body),
-    };
-    let (app, body) = unwrap_relayed(p, app, body, ev);
-    Ok(body_content(p, Base::Rfc3164, app, body, ev))
+        let inner = relayed(p, rest.trim_start_matches(' '))?;
+        header.app = Some(first);
+        Some(inner)
+    });
+    if let Some(inner) = &inner {
+        header.take_relayed(inner);
+        body = inner.msg;
+        timestamp = inner.timestamp.or(timestamp);
+    }
+    if let Some(ts) = timestamp {
+        ev.timestamp = ts;
+    }
+    emit_header(ev, &header);
+    Ok(body_content(p, Base::Rfc3164, header.app, body, ev))
 }
 
 /// A syslog line carried whole as the message of another: a relay that follows a log file
@@ -369,67 +406,6 @@ pub(crate) fn is_log_line(p: &Parser, text: &str) -> bool {
         _ => text,
     };
     relayed(p, rest).is_some()
-}
-
-/// When `body` is a relayed line, make its time, host and program the event's — and the
-/// syslog program (`log.syslog.appname`/`procid`), so that rules keyed on it see the line
-/// as if read where it was written; the relay's host name and tag go to
-/// `log.syslog.relay.*`, its priority stays — and return the inner program and message;
-/// otherwise return `app` and `body` as they are.
-fn unwrap_relayed<'a>(
-    p: &Parser,
-    app: Option<&'a str>,
-    body: &'a str,
-    ev: &mut Event,
-) -> (Option<&'a str>, &'a str) {
-    let Some(inner) = relayed(p, body) else {
-        return (app, body);
-    };
-    if let Some(ts) = inner.timestamp {
-        ev.timestamp = ts;
-    }
-    if let Some(Value::Object(host)) = ev.fields.get_mut("host")
-        && let Some(relay) = host.remove("name")
-    {
-        rampart_model::insert_path(&mut ev.fields, "log.syslog.relay.hostname", relay);
-    }
-    let (name, sub, pid) = split_tag(inner.tag);
-    if let Some(Value::Object(log)) = ev.fields.get_mut("log")
-        && let Some(Value::Object(syslog)) = log.get_mut("syslog")
-    {
-        let relay_app = syslog.remove("appname");
-        syslog.remove("procid");
-        if !name.is_empty() {
-            syslog.insert("appname".into(), s(name));
-        }
-        if let Some(pid) = pid {
-            syslog.insert("procid".into(), s(pid));
-        }
-        if let Some(app) = relay_app {
-            rampart_model::insert_path(&mut ev.fields, "log.syslog.relay.appname", app);
-        }
-    }
-    let mut host = Map::with_capacity(1);
-    host.insert("name".into(), s(inner.host));
-    put(ev, "host", host);
-    let mut process = Map::with_capacity(2);
-    if !name.is_empty() {
-        process.insert("name".into(), s(name));
-    }
-    if let Some(pid) = pid.and_then(|p| p.parse::<u64>().ok()) {
-        process.insert("pid".into(), Value::from(pid));
-    }
-    // The relay's program (rsyslog's input tag) is not the event's.
-    ev.fields.remove("process");
-    if !process.is_empty() {
-        put(ev, "process", process);
-    }
-    if let Some(sub) = sub {
-        let mut m = Map::with_capacity(1);
-        m.insert("subsystem".into(), s(sub));
-        put(ev, "syslog", m);
-    }
-    (Some(name).filter(|n| !n.is_empty()), inner.msg)
 }
 
 /// A message body that opens with a structured payload rather than a host or tag.

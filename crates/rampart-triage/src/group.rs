@@ -76,38 +76,39 @@ const GROUP_COLUMNS: &str = "g.id, g.tenant, g.title, g.first_seen, g.last_seen,
     (SELECT COUNT(*) FROM alerts a WHERE a.group_id = g.id AND a.status != 'closed'), \
     g.title_set_by";
 
-type RawGroup = (
-    i64,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    String,
-    i64,
-    Option<String>,
-);
+/// A row of [`GROUP_COLUMNS`], before its entities are read.
+struct RawGroup {
+    id: i64,
+    tenant: String,
+    title: String,
+    first_seen: i64,
+    last_seen: i64,
+    max_level: i64,
+    max_priority: i64,
+    alert_count: i64,
+    tactics: String,
+    open_alerts: i64,
+    title_set_by: Option<String>,
+}
 
 fn raw_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawGroup> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-    ))
+    Ok(RawGroup {
+        id: r.get(0)?,
+        tenant: r.get(1)?,
+        title: r.get(2)?,
+        first_seen: r.get(3)?,
+        last_seen: r.get(4)?,
+        max_level: r.get(5)?,
+        max_priority: r.get(6)?,
+        alert_count: r.get(7)?,
+        tactics: r.get(8)?,
+        open_alerts: r.get(9)?,
+        title_set_by: r.get(10)?,
+    })
 }
 
 fn decode(conn: &Connection, raw: RawGroup) -> Result<Group, TriageError> {
-    let (id, tenant, title, first, last, level, priority, count, tactics, open, title_set_by) = raw;
+    let id = raw.id;
     let mut stmt = conn
         .prepare_cached(
             "SELECT kind, value FROM group_entities WHERE group_id = ?1 ORDER BY kind, value",
@@ -127,19 +128,19 @@ fn decode(conn: &Connection, raw: RawGroup) -> Result<Group, TriageError> {
     }
     Ok(Group {
         id,
-        tenant,
-        title,
-        title_set_by,
-        first_seen: Timestamp(first),
-        last_seen: Timestamp(last),
-        max_level: Level::from_rank(level).ok_or_else(|| TriageError::Corrupt {
+        max_level: Level::from_rank(raw.max_level).ok_or_else(|| TriageError::Corrupt {
             what: "group",
-            detail: format!("unknown level {level}"),
+            detail: format!("unknown level {}", raw.max_level),
         })?,
-        max_priority: u8::try_from(priority.clamp(0, 100)).unwrap_or(0),
-        alert_count: u64::try_from(count.max(0)).unwrap_or(0),
-        open_alerts: u64::try_from(open.max(0)).unwrap_or(0),
-        tactics: from_json("group tactics", &tactics)?,
+        tactics: from_json("group tactics", &raw.tactics)?,
+        tenant: raw.tenant,
+        title: raw.title,
+        title_set_by: raw.title_set_by,
+        first_seen: Timestamp(raw.first_seen),
+        last_seen: Timestamp(raw.last_seen),
+        max_priority: u8::try_from(raw.max_priority.clamp(0, 100)).unwrap_or(0),
+        alert_count: u64::try_from(raw.alert_count.max(0)).unwrap_or(0),
+        open_alerts: u64::try_from(raw.open_alerts.max(0)).unwrap_or(0),
         entities,
     })
 }
