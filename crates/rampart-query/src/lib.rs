@@ -47,5 +47,19 @@ pub fn parse(text: &str) -> Result<Search, ParseError> {
 
 /// Parse a search, resolving relative times against `now`.
 pub fn parse_at(text: &str, now: Timestamp) -> Result<Search, ParseError> {
+    // Control characters have no place in a query and two of them (NUL, U+0001) are the
+    // index's own field-path separators: refused where they are, before anything else.
+    if let Some((position, c)) = text
+        .char_indices()
+        .find(|&(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(ParseError::new(
+            position,
+            format!(
+                "control character U+{:04X} is not allowed in a query",
+                u32::from(c)
+            ),
+        ));
+    }
     parser::parse_search(text, now)
 }

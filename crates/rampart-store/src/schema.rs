@@ -209,13 +209,18 @@ enum JsonRef<'a> {
 }
 
 type JsonArrayIter<'a> = std::iter::Map<std::slice::Iter<'a, Value>, fn(&'a Value) -> JsonRef<'a>>;
-type JsonObjectIter<'a> = std::iter::Map<
+type JsonObjectIter<'a> = std::iter::FilterMap<
     serde_json::map::Iter<'a>,
-    fn((&'a String, &'a Value)) -> (&'a str, JsonRef<'a>),
+    fn((&'a String, &'a Value)) -> Option<(&'a str, JsonRef<'a>)>,
 >;
 
-fn json_entry<'a>((k, v): (&'a String, &'a Value)) -> (&'a str, JsonRef<'a>) {
-    (k.as_str(), JsonRef::Value(v))
+/// An object member as tantivy indexes it. Keys holding NUL or U+0001 are left out of the
+/// index: those bytes are tantivy's own JSON-path separators, and such a key would make a
+/// term whose path ends early and whose type byte is garbage (found by fuzzing: a query
+/// for one panicked in tantivy). The member stays in the stored event; no query can name
+/// it (`rampart_query` refuses control characters).
+fn json_entry<'a>((k, v): (&'a String, &'a Value)) -> Option<(&'a str, JsonRef<'a>)> {
+    (!k.bytes().any(|b| b <= 1)).then_some((k.as_str(), JsonRef::Value(v)))
 }
 
 impl<'a> tantivy::schema::Value<'a> for JsonRef<'a> {
@@ -225,7 +230,7 @@ impl<'a> tantivy::schema::Value<'a> for JsonRef<'a> {
     fn as_value(&self) -> tantivy::schema::document::ReferenceValue<'a, Self> {
         use tantivy::schema::document::ReferenceValue;
         let object = |m: &'a serde_json::Map<String, Value>| {
-            ReferenceValue::Object(m.iter().map(json_entry as fn(_) -> _))
+            ReferenceValue::Object(m.iter().filter_map(json_entry as fn(_) -> _))
         };
         match *self {
             JsonRef::Map(m) => object(m),

@@ -210,3 +210,59 @@ fn other_spellings_of_an_address_are_found_when_they_arrive_later() {
     }
     store.close().unwrap();
 }
+
+/// NUL and U+0001 are tantivy's JSON-path separators. A record whose keys hold them (any
+/// JSON sender can send one) is kept whole and found by its other fields, and searches and
+/// aggregations over the store go on working; no query can name such a key. Found by the
+/// `store_search` fuzz target: a query naming one panicked inside tantivy.
+#[test]
+fn keys_holding_index_separators_are_kept_but_not_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    let mut odd = common::event("odd", "default", Timestamp::from_secs(1_700_000_000));
+    odd.fields
+        .insert("a\u{0}zzz".into(), serde_json::json!("x"));
+    odd.fields.insert(
+        "b\u{1}c".into(),
+        serde_json::json!({"d\u{0}": 5, "e": "LabSZ"}),
+    );
+    odd.set("host.name", "LabSZ");
+    let plain = common::event("plain", "default", Timestamp::from_secs(1_700_000_001));
+    store.append(vec![odd.clone(), plain]).unwrap();
+    store.refresh().unwrap();
+
+    assert_eq!(store.get(None, odd.id).unwrap().unwrap(), odd);
+    let labels = |q: &str| common::labels(&common::search(&store, None, q, 10)).1;
+    assert_eq!(labels("host.name:LabSZ"), ["odd"]);
+    assert_eq!(labels("label:odd AND odd"), ["odd"]);
+    assert_eq!(labels("*").len(), 2);
+    let (_, rows) = common::table(common::search(
+        &store,
+        None,
+        "* | stats count() by host.name",
+        10,
+    ));
+    assert_eq!(rows, [[serde_json::json!("LabSZ"), serde_json::json!(1)]]);
+    // The parts of a key either side of the separator name no indexed path.
+    for q in [
+        "b.c.d:*",
+        "b.c.d:5",
+        "_exists_:b.c.d",
+        "a:*",
+        "a:zzz",
+        "azzz:x",
+        "b.c:*",
+    ] {
+        assert_eq!(labels(q), Vec::<String>::new(), "{q}");
+    }
+    for (q, want) in [
+        ("* | stats count() by b.c.d", vec![]),
+        ("* | top 3 a", vec![]),
+        ("* | stats sum(b.c.d)", vec![vec![serde_json::Value::Null]]),
+    ] {
+        let (_, rows) = common::table(common::search(&store, None, q, 10));
+        assert_eq!(rows, want, "{q}");
+    }
+    let err = rampart_query::parse("host.8\u{0}:\"LabSZ\"").unwrap_err();
+    assert_eq!(err.position, 6);
+}

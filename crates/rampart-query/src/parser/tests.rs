@@ -361,6 +361,10 @@ const ERRORS: &[(&str, usize, &str)] = &[
     ("| where (a", 8, "unclosed '('"),
     ("| fields", 8, "expected a field name after 'fields'"),
     ("a | head 3 )", 11, "unexpected ')'"),
+    // NUL and U+0001 are the index's field-path separators (found by fuzzing).
+    ("host.8\0:\"LabSZ\"", 6, "control character U+0000"),
+    ("a:b | top 3 x\u{1}y", 13, "control character U+0001"),
+    ("é\u{7}", 2, "control character U+0007"),
 ];
 
 #[test]
