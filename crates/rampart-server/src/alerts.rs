@@ -720,6 +720,10 @@ mod tests {
     /// A real app (store, audit, triage in a temporary directory) with one token per role
     /// (the secret is the role's name) and one alert.
     fn fixture() -> Fixture {
+        fixture_with(Router::new())
+    }
+
+    fn fixture_with(ingest_routes: Router) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(
             rampart_store::EmbeddedStore::open(&dir.path().join("store"), Default::default())
@@ -764,11 +768,32 @@ mod tests {
             intel: None,
         };
         Fixture {
-            app: crate::app(state, Router::new()),
+            app: crate::app(state, ingest_routes),
             _dir: dir,
             store,
             alert_id,
         }
+    }
+
+    /// A panicking handler answers 500 in the API's error shape and the app keeps serving.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_app_goes_on() {
+        let boom = Router::new().route(
+            "/boom",
+            axum::routing::get(|| async {
+                let v: Vec<u8> = Vec::new();
+                v[usize::from(v.is_empty())].to_string()
+            }),
+        );
+        let f = fixture_with(boom);
+        let (status, body) = call(&f.app, "viewer", Method::GET, "/boom", Value::Null).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body["error"],
+            "internal error: the request could not be handled"
+        );
+        let (status, _) = call(&f.app, "viewer", Method::GET, "/api/v1/alerts", Value::Null).await;
+        assert_eq!(status, StatusCode::OK);
     }
 
     async fn call(

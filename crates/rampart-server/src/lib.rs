@@ -23,7 +23,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 pub use audit::{AuditLog, AuditRecord};
 pub use auth::{ApiTokenConfig, Authenticator, Permission, Principal, Role};
@@ -64,7 +64,28 @@ pub fn app(state: AppState, ingest_routes: Router) -> Router {
         .merge(api::public_routes())
         .merge(console::routes())
         .merge(ingest_routes)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// A handler that panicked (a defect: bad input must get a clear error) answers 500 with
+/// the JSON error shape of every other failure, and the panic is logged; the connection
+/// and the server go on. Nothing was acknowledged: ingest answers only once durable.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown cause");
+    tracing::error!(panic = detail, "request handler panicked");
+    let body = serde_json::json!({ "error": "internal error: the request could not be handled" });
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// Resolve the bearer token to a [`Principal`] (401 otherwise), run the handler, then

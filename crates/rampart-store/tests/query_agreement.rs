@@ -34,6 +34,14 @@ const CASES: &[(&str, &str)] = &[
     ("source.port:22", "e01 e02 e04 e07 e08 e09 e11 e16 e21"),
     ("source.port:[1000 TO 10000]", "e03 e06"),
     ("source.port > 1000", "e03 e06 e18 e25"),
+    // An integer bound beside a float one (one of them panicked in tantivy; fuzzing).
+    ("source.port:[1E24 TO 65535]", "e25"),
+    (
+        "source.port:[1.5 TO 22]",
+        "e01 e02 e04 e07 e08 e09 e11 e16 e21",
+    ),
+    ("source.port:[25 TO 443.0]", "e05 e10 e25"),
+    ("source.port:[9007199254740993 TO 1.5E300]", ""),
     (
         "source.ip:10.0.0.0/8",
         "e01 e02 e03 e07 e08 e09 e11 e17 e18 e21",

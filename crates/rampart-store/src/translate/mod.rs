@@ -572,20 +572,30 @@ impl Translator<'_> {
             // Text comparison for every value; numbers and booleans compare as their text.
             return self.with_doubt(text_range(), nonstring_exists(f, path));
         }
-        let num_bound = |b: &Bound| -> RBound<Term> {
-            match b {
-                Bound::Unbounded => RBound::Unbounded,
-                Bound::Inclusive(l) => match num(l) {
-                    Some(n) => RBound::Included(json_num_range_term(f, path, n)),
-                    None => RBound::Unbounded,
-                },
-                Bound::Exclusive(l) => match num(l) {
-                    Some(n) => RBound::Excluded(json_num_range_term(f, path, n)),
-                    None => RBound::Unbounded,
-                },
+        // tantivy's column range query wants both bounds of one type (an integer bound
+        // beside a float one panicked in it, found by fuzzing: `port:[1E24 TO 65535]`).
+        let (lo_num, hi_num) = match (lo.as_ref().and_then(num), hi.as_ref().and_then(num)) {
+            (Some(Num::I(i)), Some(Num::F(x))) => match same_type(i, x) {
+                Some((i, x)) => (Some(i), Some(x)),
+                None => return Translated::candidate(self.exists(path)),
+            },
+            (Some(Num::F(x)), Some(Num::I(i))) => match same_type(i, x) {
+                Some((i, x)) => (Some(x), Some(i)),
+                None => return Translated::candidate(self.exists(path)),
+            },
+            other => other,
+        };
+        let num_bound = |b: &Bound, n: Option<Num>| -> RBound<Term> {
+            match (b, n) {
+                (Bound::Inclusive(_), Some(n)) => RBound::Included(json_num_range_term(f, path, n)),
+                (Bound::Exclusive(_), Some(n)) => RBound::Excluded(json_num_range_term(f, path, n)),
+                _ => RBound::Unbounded,
             }
         };
-        let numbers: Box<dyn Query> = Box::new(RangeQuery::new(num_bound(lower), num_bound(upper)));
+        let numbers: Box<dyn Query> = Box::new(RangeQuery::new(
+            num_bound(lower, lo_num),
+            num_bound(upper, hi_num),
+        ));
         // Strings compare as numbers when they read as one, else as text; booleans as text.
         let doubt: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
             (Occur::Should, self.json_regex_or_exists(path, ".*")),
@@ -593,6 +603,21 @@ impl Translator<'_> {
         ]));
         self.with_doubt(numbers, doubt)
     }
+}
+
+/// An integer and a float range bound as one numeric type, without changing which values
+/// they admit: both integers when the float is a whole number that fits, else both floats
+/// when the integer converts exactly; `None` when neither holds (the caller then lets the
+/// evaluator decide).
+fn same_type(i: i64, x: f64) -> Option<(Num, Num)> {
+    // `as` saturates; the round trip tells a whole number in range from the rest.
+    let whole = x as i64;
+    if whole as f64 == x && x.fract() == 0.0 && (i64::MIN as f64..i64::MAX as f64).contains(&x) {
+        return Some((Num::I(i), Num::I(whole)));
+    }
+    let exact = i as f64;
+    (exact as i64 == i && exact.abs() < 9_007_199_254_740_992.0)
+        .then_some((Num::F(exact), Num::F(x)))
 }
 
 /// String values that may name an address in another spelling than the plain literal:
