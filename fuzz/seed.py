@@ -92,4 +92,17 @@ event = ("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><
 put("windows_xml", event + "\n" + event)
 put("windows_xml", "<?xml version='1.0' encoding='UTF-8'?><Events>" + event + "</Events>")
 put("windows_xml", "<Event><System><EventID Qualifiers='0'>7045</EventID></System><UserData><X a='1'>t<![CDATA[c]]></X></UserData></Event>")
+# http_ingest: a selector byte (route, gzip, HEC channel) then a body.
+import gzip
+bodies = [
+    '{"message":"hello","host":{"name":"h1"}}\n{"message":"two"}\nnot json\n',
+    '{"event":"Failed password for root from 1.2.3.4 port 22 ssh2","time":1700000000.5,"host":"h1","sourcetype":"linux_secure","fields":{"a":1}}{"event":{"k":"v"}}',
+    '<38>Dec 10 11:04:43 LabSZ sshd[1]: Failed password for root from 1.2.3.4 port 22 ssh2\nsecond line\n',
+    '{"index":{"_index":"logs"}}\n{"message":"x","@timestamp":"2024-01-01T00:00:00Z"}\n{"create":{}}\n{"log":"y"}\n{"delete":{"_id":"1"}}\n',
+]
+for body in bodies:
+    for sel in range(6):
+        put("http_ingest", bytes([sel]) + body.encode())
+        put("http_ingest", bytes([sel | 0x10]) + gzip.compress(body.encode()))
+        put("http_ingest", bytes([sel | 0x20]) + body.encode())
 print("corpora under", os.path.join(HERE, "corpus"))

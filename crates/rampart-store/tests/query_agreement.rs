@@ -34,6 +34,16 @@ const CASES: &[(&str, &str)] = &[
     ("source.port:22", "e01 e02 e04 e07 e08 e09 e11 e16 e21"),
     ("source.port:[1000 TO 10000]", "e03 e06"),
     ("source.port > 1000", "e03 e06 e18 e25"),
+    // A phrase under NOT panicked in tantivy's phrase scorer in debug builds (fuzzing).
+    (
+        "NOT \"password for\"",
+        "e05 e06 e07 e08 e10 e12 e13 e14 e15 e16 e17 e18 e19 e20 e22 e23 e24 e25",
+    ),
+    ("NOT \"for alice\" AND \"from 10.0.0.5\"", ""),
+    (
+        "NOT x*,0,*y",
+        "e01 e02 e03 e04 e05 e06 e07 e08 e09 e10 e11 e12 e13 e14 e15 e16 e17 e18 e19 e20 e21 e22 e23 e24 e25",
+    ),
     // An integer bound beside a float one (one of them panicked in tantivy; fuzzing).
     ("source.port:[1E24 TO 65535]", "e25"),
     (

@@ -274,7 +274,7 @@ pub(super) fn words_query(
                     WordPiece::Regex(_) => None,
                 })
                 .collect();
-            Box::new(PhraseQuery::new(terms))
+            Box::new(PlainSeek(Box::new(PhraseQuery::new(terms))))
         }
         _ => {
             let regexes = ps
@@ -290,9 +290,85 @@ pub(super) fn words_query(
                 .collect();
             let mut q = tantivy::query::RegexPhraseQuery::new(field, regexes);
             q.set_max_expansions(1 << 16);
-            Box::new(q)
+            Box::new(PlainSeek(Box::new(q)))
         }
     }))
+}
+
+/// A query whose scorers answer `seek_danger` by plain seeking (tantivy's default).
+///
+/// tantivy 0.27's phrase scorers assert `target >= doc()` in `seek_danger`, which an
+/// exclusion breaks at once: `Exclude::new` asks a fresh scorer, already on its first
+/// match, about the first candidate before it. Debug builds — the test suites and the fuzz
+/// targets, where `store_search` found it — panicked on `NOT "password for"`; release builds
+/// skip the assert. The default `seek_danger` only seeks forward and reports where it is.
+#[derive(Debug)]
+pub(super) struct PlainSeek(pub(super) Box<dyn Query>);
+
+impl Clone for PlainSeek {
+    fn clone(&self) -> Self {
+        PlainSeek(self.0.box_clone())
+    }
+}
+
+impl Query for PlainSeek {
+    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(PlainSeekWeight(self.0.weight(scoring)?)))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        self.0.query_terms(visitor);
+    }
+}
+
+struct PlainSeekWeight(Box<dyn Weight>);
+
+impl Weight for PlainSeekWeight {
+    fn scorer(
+        &self,
+        reader: &tantivy::SegmentReader,
+        boost: tantivy::Score,
+    ) -> tantivy::Result<Box<dyn tantivy::query::Scorer>> {
+        Ok(Box::new(PlainSeekScorer(self.0.scorer(reader, boost)?)))
+    }
+
+    fn explain(
+        &self,
+        reader: &tantivy::SegmentReader,
+        doc: tantivy::DocId,
+    ) -> tantivy::Result<tantivy::query::Explanation> {
+        self.0.explain(reader, doc)
+    }
+}
+
+struct PlainSeekScorer(Box<dyn tantivy::query::Scorer>);
+
+impl tantivy::DocSet for PlainSeekScorer {
+    fn advance(&mut self) -> tantivy::DocId {
+        self.0.advance()
+    }
+
+    fn seek(&mut self, target: tantivy::DocId) -> tantivy::DocId {
+        self.0.seek(target)
+    }
+
+    fn doc(&self) -> tantivy::DocId {
+        self.0.doc()
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.0.size_hint()
+    }
+
+    fn cost(&self) -> u64 {
+        self.0.cost()
+    }
+}
+
+impl tantivy::query::Scorer for PlainSeekScorer {
+    fn score(&mut self) -> tantivy::Score {
+        self.0.score()
+    }
 }
 
 /// A regex over the string values at a JSON path (the regex must match the whole value).
