@@ -30,7 +30,6 @@ impl EventSink for CountingSink {
 struct Fixture {
     runtime: tokio::runtime::Runtime,
     app: axum::Router,
-    sink: Arc<CountingSink>,
 }
 
 fn fixture() -> &'static Fixture {
@@ -48,7 +47,7 @@ fn fixture() -> &'static Fixture {
             ..HttpIngestConfig::default()
         };
         let state = config
-            .build(sink.clone(), Arc::new(IngestMetrics::default()))
+            .build(sink, Arc::new(IngestMetrics::default()))
             .expect("state");
         Fixture {
             runtime: tokio::runtime::Builder::new_current_thread()
@@ -56,7 +55,6 @@ fn fixture() -> &'static Fixture {
                 .build()
                 .expect("runtime"),
             app: rampart_ingest::http::router(state),
-            sink,
         }
     })
 }
