@@ -105,4 +105,12 @@ for body in bodies:
         put("http_ingest", bytes([sel]) + body.encode())
         put("http_ingest", bytes([sel | 0x10]) + gzip.compress(body.encode()))
         put("http_ingest", bytes([sel | 0x20]) + body.encode())
+# syslog_tcp: byte streams as senders frame them.
+for line in lines[:15]:
+    put("syslog_tcp", line + "\n" + line + "\r\n")
+    b = line.encode()
+    put("syslog_tcp", str(len(b)).encode() + b" " + b + str(len(b)).encode() + b" " + b)
+put("syslog_tcp", b"99999999999 x")
+put("syslog_tcp", b"12 <13>short\n")
+put("syslog_tcp", b"x" * 2000 + b"\n")
 print("corpora under", os.path.join(HERE, "corpus"))
