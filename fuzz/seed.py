@@ -71,6 +71,7 @@ for q in queries:
 # sigma_rule: the built-in rules and a sample of the SigmaHQ corpus.
 rules = glob.glob(os.path.join(ROOT, "crates", "rampart-detect", "rules", "**", "*.yml"), recursive=True)
 rules += glob.glob(os.path.join(ROOT, "crates", "rampart-cli", "tests", "data", "hunt", "rules", "*.yml"))
+rules += glob.glob(os.path.join(ROOT, "crates", "rampart-detect", "baselines", "*.yml"))
 sigma = glob.glob(os.path.join(SHARED, "sigma", "rules*", "**", "*.yml"), recursive=True)
 rules += random.sample(sigma, min(200, len(sigma)))
 for p in rules:

@@ -4,23 +4,20 @@
 
 use libfuzzer_sys::fuzz_target;
 use rampart_model::{Event, Origin, OriginKind, Raw};
-use rampart_parse::{Format, Parser, ParserConfig};
+use rampart_parse::{Parser, ParserConfig};
 use std::sync::OnceLock;
+
+#[path = "common.rs"]
+mod common;
 
 fn parsers() -> &'static Vec<Parser> {
     static PARSERS: OnceLock<Vec<Parser>> = OnceLock::new();
     PARSERS.get_or_init(|| {
-        Format::ALL
-            .iter()
-            .map(|&format| {
-                Parser::new(ParserConfig {
-                    format,
-                    default_year: Some(2024),
-                    timezone: Some("Europe/Paris".to_owned()),
-                })
-                .expect("parser")
-            })
-            .collect()
+        common::parsers(ParserConfig {
+            default_year: Some(2024),
+            timezone: Some("Europe/Paris".to_owned()),
+            ..ParserConfig::default()
+        })
     })
 }
 

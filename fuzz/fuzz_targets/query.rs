@@ -6,12 +6,12 @@ use libfuzzer_sys::fuzz_target;
 use rampart_model::Event;
 use std::sync::OnceLock;
 
-#[path = "samples.rs"]
-mod samples;
+#[path = "common.rs"]
+mod common;
 
 fn events() -> &'static Vec<Event> {
     static EVENTS: OnceLock<Vec<Event>> = OnceLock::new();
-    EVENTS.get_or_init(samples::events)
+    EVENTS.get_or_init(common::events)
 }
 
 fuzz_target!(|data: &[u8]| {

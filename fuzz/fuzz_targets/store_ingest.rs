@@ -5,9 +5,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use rampart_model::{Origin, OriginKind};
-use rampart_parse::{Format, Parser, ParserConfig};
-use rampart_store::{EmbeddedStore, EmbeddedStoreConfig, EventStore, SearchRequest};
+use rampart_parse::{Parser, ParserConfig};
+use rampart_store::{EmbeddedStore, EventStore, SearchRequest};
 use std::sync::OnceLock;
+
+#[path = "common.rs"]
+mod common;
 
 struct Fixture {
     store: EmbeddedStore,
@@ -18,22 +21,8 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = EmbeddedStoreConfig {
-            fsync: false,
-            ..EmbeddedStoreConfig::default()
-        };
-        let store = EmbeddedStore::open(dir.path(), config).expect("store");
-        let parsers = Format::ALL
-            .iter()
-            .map(|&format| {
-                Parser::new(ParserConfig {
-                    format,
-                    ..ParserConfig::default()
-                })
-                .expect("parser")
-            })
-            .collect();
+        let (store, dir) = common::temp_store();
+        let parsers = common::parsers(ParserConfig::default());
         Fixture {
             store,
             parsers,

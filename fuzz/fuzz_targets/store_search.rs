@@ -5,12 +5,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use rampart_model::Event;
-use rampart_store::{EmbeddedStore, EmbeddedStoreConfig, EventStore, SearchRequest, SearchResult};
+use rampart_store::{EmbeddedStore, EventStore, SearchRequest, SearchResult};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-#[path = "samples.rs"]
-mod samples;
+#[path = "common.rs"]
+mod common;
 
 struct Fixture {
     store: EmbeddedStore,
@@ -21,13 +21,8 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = EmbeddedStoreConfig {
-            fsync: false,
-            ..EmbeddedStoreConfig::default()
-        };
-        let store = EmbeddedStore::open(dir.path(), config).expect("store");
-        let events = samples::events();
+        let (store, dir) = common::temp_store();
+        let events = common::events();
         store.append(events.clone()).expect("append");
         store.refresh().expect("refresh");
         Fixture {

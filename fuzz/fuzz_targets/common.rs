@@ -1,7 +1,10 @@
-//! A small, varied set of parsed events for the query targets.
+//! What several targets share: sample events, a parser per format, a store in a temporary
+//! directory. Each target uses part of it.
+#![allow(dead_code)]
 
 use rampart_model::{Event, Origin, OriginKind};
-use rampart_parse::{Parser, ParserConfig};
+use rampart_parse::{Format, Parser, ParserConfig};
+use rampart_store::{EmbeddedStore, EmbeddedStoreConfig};
 
 const LINES: &[&str] = &[
     "<38>Dec 10 11:04:43 LabSZ sshd[25544]: Failed password for invalid user admin from 183.62.140.253 port 48376 ssh2",
@@ -35,4 +38,30 @@ pub fn events() -> Vec<Event> {
             e
         })
         .collect()
+}
+
+/// One parser per format, in `Format::ALL` order, with `config`'s other settings.
+pub fn parsers(config: ParserConfig) -> Vec<Parser> {
+    Format::ALL
+        .iter()
+        .map(|&format| {
+            Parser::new(ParserConfig {
+                format,
+                ..config.clone()
+            })
+            .expect("parser")
+        })
+        .collect()
+}
+
+/// An empty embedded store in a temporary directory (no fsync: behaviour, not durability,
+/// is under test); the directory lives as long as the returned guard.
+pub fn temp_store() -> (EmbeddedStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = EmbeddedStoreConfig {
+        fsync: false,
+        ..EmbeddedStoreConfig::default()
+    };
+    let store = EmbeddedStore::open(dir.path(), config).expect("store");
+    (store, dir)
 }
