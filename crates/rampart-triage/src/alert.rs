@@ -158,7 +158,8 @@ pub struct Alert {
 pub struct HistoryEntry {
     pub time: Timestamp,
     pub actor: String,
-    /// `created`, `acknowledge`, `assign`, `status`, `reopen` or `close`.
+    /// `created`, `acknowledge`, `assign`, `status`, `reopen`, `close` or `regroup` (moved
+    /// to another group; the note says which).
     pub action: String,
     pub from_status: Option<AlertStatus>,
     pub to_status: Option<AlertStatus>,

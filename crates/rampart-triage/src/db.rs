@@ -17,6 +17,11 @@ use crate::error::SqlContext;
 /// Step 3 lets a group be merged into another (an alert related to both joins them): the
 /// merged group's row stays, pointing at the group that took its alerts, so its id still
 /// leads somewhere.
+///
+/// Step 6 lets an analyst undo grouping: each alert remembers the group it was placed in
+/// (`origin_group`, moved with it when an analyst moves it), so a merge can be undone by
+/// sending those alerts back; groups an analyst separated are recorded as kept apart, so
+/// a later alert related to both does not join them again.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE alerts (
@@ -165,6 +170,19 @@ CREATE INDEX suppressed_signals_by ON suppressed_signals(suppression_id, id);
 "#,
     r#"
 ALTER TABLE alert_groups ADD COLUMN title_set_by TEXT;
+"#,
+    r#"
+ALTER TABLE alerts ADD COLUMN origin_group INTEGER;
+UPDATE alerts SET origin_group = group_id;
+CREATE INDEX alert_groups_merged ON alert_groups(merged_into) WHERE merged_into IS NOT NULL;
+CREATE TABLE groups_apart (
+    a INTEGER NOT NULL,
+    b INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    PRIMARY KEY (a, b)
+) WITHOUT ROWID;
+CREATE INDEX groups_apart_b ON groups_apart(b);
 "#,
 ];
 

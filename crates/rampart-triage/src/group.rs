@@ -45,6 +45,19 @@ pub struct GroupEntity {
 pub struct GroupDetail {
     pub group: Group,
     pub alerts: Vec<Alert>,
+    /// The groups merged into this one (an alert related to both joined them), each of
+    /// which [`Triage::unmerge_group`] can restore.
+    pub merged: Vec<MergedGroup>,
+}
+
+/// A group merged into another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MergedGroup {
+    pub id: i64,
+    /// Its title when it was merged.
+    pub title: String,
+    /// How many of the alerts it brought are still in the group that took it in.
+    pub alerts: u64,
 }
 
 /// Filters of a group list.
@@ -358,14 +371,121 @@ fn ranked_tactics(names: Vec<String>) -> (Vec<String>, Option<i64>) {
 /// title of each alert that raises its priority, so an incident is named after the worst
 /// thing in it, not after whatever happened to come first.
 fn title_of(p: &Placement<'_>) -> String {
-    let subject = p
-        .entities
+    title_for(p.title, p.entities)
+}
+
+/// The title of a group whose most important alert is of rule `title` on `entities`.
+fn title_for(title: &str, entities: &Entities) -> String {
+    let subject = entities
         .iter()
         .find(|(k, _)| *k != EntityKind::Process && *k != EntityKind::FileHash)
-        .or_else(|| p.entities.iter().next())
+        .or_else(|| entities.iter().next())
         .map(|(_, v)| format!(" on {v}"))
         .unwrap_or_default();
-    format!("{}{subject}", p.title)
+    format!("{title}{subject}")
+}
+
+/// Whether an analyst separated groups `x` and `y` (or groups merged into them): then no
+/// alert joins them again.
+pub(crate) fn kept_apart(conn: &Connection, x: i64, y: i64) -> Result<bool, TriageError> {
+    conn.prepare_cached(
+        "WITH gx(id) AS (SELECT ?1 UNION ALL SELECT id FROM alert_groups WHERE merged_into = ?1), \
+         gy(id) AS (SELECT ?2 UNION ALL SELECT id FROM alert_groups WHERE merged_into = ?2) \
+         SELECT EXISTS (SELECT 1 FROM groups_apart p WHERE \
+         (p.a IN gx AND p.b IN gy) OR (p.a IN gy AND p.b IN gx))",
+    )
+    .ctx("prepare a kept-apart check")?
+    .query_row(params![x, y], |r| r.get(0))
+    .ctx("check whether groups are kept apart")
+}
+
+/// Record that an analyst separated groups `x` and `y`.
+pub(crate) fn keep_apart(
+    conn: &Connection,
+    x: i64,
+    y: i64,
+    actor: &str,
+    now: Timestamp,
+) -> Result<(), TriageError> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO groups_apart (a, b, actor, time) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .ctx("prepare a kept-apart record")?
+    .execute(params![x.min(y), x.max(y), actor, now.0])
+    .ctx("record groups kept apart")?;
+    Ok(())
+}
+
+/// Work group `id`'s figures out again from the alerts it holds now (after an analyst
+/// moved alerts in or out): span, level, priority, count, tactics, entities, and its title
+/// unless an analyst named it.
+pub(crate) fn recompute(conn: &Connection, cfg: &TriageConfig, id: i64) -> Result<(), TriageError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE group_id = ?1 \
+             ORDER BY priority DESC, first_seen, id"
+        ))
+        .ctx("prepare a group's alerts")?;
+    let rows = stmt
+        .query_map([id], RawAlert::from_row)
+        .ctx("read a group's alerts")?;
+    let mut alerts: Vec<Alert> = Vec::new();
+    for row in rows {
+        alerts.push(row.ctx("read a group's alerts")?.decode()?);
+    }
+    let Some(top) = alerts.first() else {
+        return Err(TriageError::Conflict(format!(
+            "group {id} would be left without alerts"
+        )));
+    };
+    let title = title_for(&top.rule_title, &top.entities);
+    let first_seen = alerts.iter().map(|a| a.first_seen.0).min().unwrap_or(0);
+    let last_seen = alerts.iter().map(|a| a.last_seen.0).max().unwrap_or(0);
+    let max_level = alerts.iter().map(|a| a.level.rank()).max().unwrap_or(0);
+    let max_priority = alerts.iter().map(|a| a.priority).max().unwrap_or(0);
+    let (names, tactic_max) = ranked_tactics(
+        alerts
+            .iter()
+            .flat_map(|a| a.tactics.iter().cloned())
+            .collect(),
+    );
+    conn.prepare_cached(
+        "UPDATE alert_groups SET first_seen = ?2, last_seen = ?3, max_level = ?4, \
+         max_priority = ?5, alert_count = ?6, tactics = ?7, tactic_max = ?8, \
+         title = CASE WHEN title_set_by IS NULL THEN ?9 ELSE title END, entities_seen = ?3 \
+         WHERE id = ?1",
+    )
+    .ctx("prepare a group recount")?
+    .execute(params![
+        id,
+        first_seen,
+        last_seen,
+        max_level,
+        max_priority,
+        alerts.len() as i64,
+        to_json(&names),
+        tactic_max,
+        title
+    ])
+    .ctx("recount a group")?;
+    conn.prepare_cached("DELETE FROM group_entities WHERE group_id = ?1")
+        .ctx("prepare a group entity reset")?
+        .execute([id])
+        .ctx("reset a group's entities")?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO group_entities (group_id, kind, value, last_seen) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .ctx("prepare a group entity insert")?;
+    for alert in &alerts {
+        for (kind, value) in group_entities(cfg, &alert.entities) {
+            insert
+                .execute(params![id, kind.as_str(), value, last_seen])
+                .ctx("record a group entity")?;
+        }
+    }
+    Ok(())
 }
 
 /// Put a new alert in its group, creating one when no open group is related.
@@ -379,9 +499,12 @@ pub(crate) fn place(
     let related = find(conn, cfg, p)?;
     // An alert related to several groups joins them: the most recently active takes the
     // others' alerts.
+    // Groups an analyst separated stay apart: the alert joins the most recent of them only.
     if let Some((&into, others)) = related.split_first() {
         for &from in others {
-            merge(conn, into, from)?;
+            if !kept_apart(conn, into, from)? {
+                merge(conn, into, from)?;
+            }
         }
     }
     let (placed, (last_seen, entities_seen)): (Placed, (i64, i64)) = match related.first() {
@@ -459,7 +582,7 @@ pub(crate) fn place(
             .execute(params![id, kind.as_str(), value, entities_seen])
             .ctx("record a group entity")?;
     }
-    conn.prepare_cached("UPDATE alerts SET group_id = ?2 WHERE id = ?1")
+    conn.prepare_cached("UPDATE alerts SET group_id = ?2, origin_group = ?2 WHERE id = ?1")
         .ctx("prepare an alert group update")?
         .execute(params![p.alert_id, id])
         .ctx("link an alert to its group")?;
@@ -602,7 +725,28 @@ impl Triage {
         for row in rows {
             alerts.push(row.ctx("read a group's alerts")?.decode()?);
         }
-        Ok(Some(GroupDetail { group, alerts }))
+        let merged = conn
+            .prepare_cached(
+                "SELECT g.id, g.title, (SELECT COUNT(*) FROM alerts a \
+                 WHERE a.group_id = ?1 AND a.origin_group = g.id) \
+                 FROM alert_groups g WHERE g.merged_into = ?1 ORDER BY g.id",
+            )
+            .ctx("prepare a group's merges")?
+            .query_map([group.id], |r| {
+                Ok(MergedGroup {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    alerts: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                })
+            })
+            .ctx("read a group's merges")?
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("read a group's merges")?;
+        Ok(Some(GroupDetail {
+            group,
+            alerts,
+            merged,
+        }))
     }
 }
 

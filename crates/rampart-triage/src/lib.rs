@@ -22,6 +22,7 @@ mod db;
 mod error;
 mod group;
 mod process;
+mod regroup;
 mod retention;
 mod risk;
 mod signal;
@@ -37,8 +38,9 @@ pub use config::{
     TriageConfig, priority,
 };
 pub use error::TriageError;
-pub use group::{Group, GroupDetail, GroupEntity, GroupPage, GroupQuery};
+pub use group::{Group, GroupDetail, GroupEntity, GroupPage, GroupQuery, MergedGroup};
 pub use process::ProcessReport;
+pub use regroup::Regrouped;
 pub use retention::PurgeReport;
 pub use risk::{RISK_RULE_ID, RiskContribution, RiskQuery, RiskScore};
 pub use signal::{

@@ -110,6 +110,13 @@ fn purge_batch(tx: &Transaction<'_>, cutoff: Timestamp) -> Result<(u64, u64), Tr
          WHERE merged_into IN (SELECT id FROM purge_groups);",
     )
     .ctx("list the emptied groups")?;
+    tx.prepare_cached(
+        "DELETE FROM groups_apart WHERE a IN (SELECT id FROM purge_groups) \
+         OR b IN (SELECT id FROM purge_groups)",
+    )
+    .ctx("prepare a kept-apart purge")?
+    .execute([])
+    .ctx("purge kept-apart records")?;
     tx.prepare_cached("DELETE FROM group_entities WHERE group_id IN (SELECT id FROM purge_groups)")
         .ctx("prepare a group purge")?
         .execute([])

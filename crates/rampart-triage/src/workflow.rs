@@ -29,13 +29,13 @@ fn set_status_row(
 }
 
 /// Longest group title an analyst may give, in characters.
-const MAX_GROUP_TITLE: usize = 200;
+pub(crate) const MAX_GROUP_TITLE: usize = 200;
 
-fn clean_note(note: Option<&str>) -> Option<&str> {
+pub(crate) fn clean_note(note: Option<&str>) -> Option<&str> {
     note.map(str::trim).filter(|n| !n.is_empty())
 }
 
-fn check_actor(actor: &str) -> Result<(), TriageError> {
+pub(crate) fn check_actor(actor: &str) -> Result<(), TriageError> {
     if actor.trim().is_empty() {
         return Err(TriageError::Invalid(
             "the actor of a change is required".into(),

@@ -1,0 +1,449 @@
+//! Undoing the grouping: an analyst moves alerts that do not belong out of an incident
+//! candidate into a new one, or sends a merged group's alerts back to it. Both record the
+//! two groups as kept apart, so that the next alert related to both does not join them
+//! again, and give each moved alert a history entry.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::alert::{load_required, record_history};
+use crate::error::SqlContext;
+use crate::group::{self, Group};
+use crate::workflow::{MAX_GROUP_TITLE, check_actor};
+use crate::{Triage, TriageError};
+use rampart_model::Timestamp;
+
+/// Most alerts one split may move.
+const MAX_MOVED: usize = 1_000;
+
+/// The outcome of a split or an undone merge: the group the alerts went to, and the group
+/// they left, both after the change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Regrouped {
+    pub group: Group,
+    pub from: Group,
+    /// The alerts moved, by id.
+    pub moved: Vec<i64>,
+}
+
+impl Triage {
+    /// Move `alerts` of group `id` into a new group (named `title` when given, else after
+    /// its most important alert), in one transaction. The alerts must all be in the group
+    /// and must not be all of it. The two groups are kept apart from then on. A merged
+    /// group's id splits the group that took it in.
+    pub fn split_group(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        actor: &str,
+        alerts: &[i64],
+        title: Option<&str>,
+    ) -> Result<Regrouped, TriageError> {
+        check_actor(actor)?;
+        let title = title.map(str::trim).filter(|t| !t.is_empty());
+        if let Some(t) = title
+            && t.chars().count() > MAX_GROUP_TITLE
+        {
+            return Err(TriageError::Invalid(format!(
+                "a group title needs 1 to {MAX_GROUP_TITLE} characters"
+            )));
+        }
+        let mut moved: Vec<i64> = alerts.to_vec();
+        moved.sort_unstable();
+        moved.dedup();
+        if moved.is_empty() || moved.len() > MAX_MOVED {
+            return Err(TriageError::Invalid(format!(
+                "a split moves 1 to {MAX_MOVED} alerts of the group"
+            )));
+        }
+        let now = self.now();
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().ctx("begin a group split")?;
+        let from =
+            group::load(&tx, id, tenant)?.ok_or(TriageError::NotFound { what: "group", id })?;
+        for &alert_id in &moved {
+            let alert = load_required(&tx, alert_id, tenant)?;
+            if alert.group_id != Some(from.id) {
+                return Err(TriageError::Invalid(format!(
+                    "alert {alert_id} is not in group {}",
+                    from.id
+                )));
+            }
+        }
+        if moved.len() as u64 >= from.alert_count {
+            return Err(TriageError::Invalid(format!(
+                "those are all the alerts of group {}: a split leaves some behind (rename the group instead)",
+                from.id
+            )));
+        }
+        tx.prepare_cached(
+            "INSERT INTO alert_groups (tenant, title, first_seen, last_seen, max_level, \
+             max_priority, alert_count, tactics, created, entities_seen, title_set_by) \
+             VALUES (?1, ?2, 0, 0, 0, 0, 0, '[]', ?3, 0, ?4)",
+        )
+        .ctx("prepare a group insert")?
+        .execute(params![
+            from.tenant,
+            title.unwrap_or(""),
+            now.0,
+            title.map(|_| actor)
+        ])
+        .ctx("create a group")?;
+        let to = tx.last_insert_rowid();
+        move_alerts(&tx, &moved, from.id, to, actor, now, "moved to a new group")?;
+        group::recompute(&tx, &self.config, to)?;
+        group::recompute(&tx, &self.config, from.id)?;
+        group::keep_apart(&tx, from.id, to, actor, now)?;
+        let regrouped = loaded(&tx, to, from.id, moved)?;
+        tx.commit().ctx("commit a group split")?;
+        Ok(regrouped)
+    }
+
+    /// Undo the merge of group `id` into another: the alerts it brought that are still
+    /// there go back to it, and the two groups are kept apart from then on. Refused when
+    /// `id` was not merged, when none of its alerts are left to send back, or when they
+    /// are all the other group holds.
+    pub fn unmerge_group(
+        &self,
+        id: i64,
+        tenant: Option<&str>,
+        actor: &str,
+    ) -> Result<Regrouped, TriageError> {
+        check_actor(actor)?;
+        let now = self.now();
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().ctx("begin a group unmerge")?;
+        let into: Option<Option<i64>> = tx
+            .prepare_cached(
+                "SELECT merged_into FROM alert_groups WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+            )
+            .ctx("prepare a group merge lookup")?
+            .query_row(params![id, tenant], |r| r.get(0))
+            .optional()
+            .ctx("read a group's merge")?;
+        let into = match into {
+            None => return Err(TriageError::NotFound { what: "group", id }),
+            Some(None) => {
+                return Err(TriageError::Conflict(format!(
+                    "group {id} is not merged into another group"
+                )));
+            }
+            Some(Some(into)) => into,
+        };
+        let holder = group::load(&tx, into, tenant)?.ok_or(TriageError::NotFound {
+            what: "group",
+            id: into,
+        })?;
+        let back: Vec<i64> = tx
+            .prepare_cached(
+                "SELECT id FROM alerts WHERE group_id = ?1 AND origin_group = ?2 ORDER BY id",
+            )
+            .ctx("prepare a merged group's alerts")?
+            .query_map(params![holder.id, id], |r| r.get(0))
+            .ctx("read a merged group's alerts")?
+            .collect::<Result<_, _>>()
+            .ctx("read a merged group's alerts")?;
+        if back.is_empty() {
+            return Err(TriageError::Conflict(format!(
+                "none of the alerts group {id} brought are left in group {}: nothing to send back",
+                holder.id
+            )));
+        }
+        if back.len() as u64 >= holder.alert_count {
+            return Err(TriageError::Conflict(format!(
+                "every alert of group {} came from group {id}: there is nothing to separate",
+                holder.id
+            )));
+        }
+        tx.prepare_cached("UPDATE alert_groups SET merged_into = NULL WHERE id = ?1")
+            .ctx("prepare a merge undo")?
+            .execute([id])
+            .ctx("undo a merge")?;
+        move_alerts(&tx, &back, holder.id, id, actor, now, "merge undone")?;
+        group::recompute(&tx, &self.config, id)?;
+        group::recompute(&tx, &self.config, holder.id)?;
+        group::keep_apart(&tx, holder.id, id, actor, now)?;
+        let regrouped = loaded(&tx, id, holder.id, back)?;
+        tx.commit().ctx("commit a merge undo")?;
+        Ok(regrouped)
+    }
+}
+
+/// Move `alerts` from group `from` to group `to`, which becomes their origin; each gets a
+/// history entry saying so.
+fn move_alerts(
+    conn: &Connection,
+    alerts: &[i64],
+    from: i64,
+    to: i64,
+    actor: &str,
+    now: Timestamp,
+    why: &str,
+) -> Result<(), TriageError> {
+    let mut update = conn
+        .prepare_cached(
+            "UPDATE alerts SET group_id = ?2, origin_group = ?2, updated = ?3 WHERE id = ?1",
+        )
+        .ctx("prepare an alert move")?;
+    let note = format!("from group {from} to group {to} ({why})");
+    for &alert_id in alerts {
+        update
+            .execute(params![alert_id, to, now.0])
+            .ctx("move an alert")?;
+        record_history(
+            conn,
+            alert_id,
+            now,
+            actor,
+            "regroup",
+            None,
+            None,
+            None,
+            None,
+            Some(&note),
+        )?;
+    }
+    Ok(())
+}
+
+fn loaded(
+    conn: &Connection,
+    to: i64,
+    from: i64,
+    moved: Vec<i64>,
+) -> Result<Regrouped, TriageError> {
+    let get =
+        |id: i64| group::load(conn, id, None)?.ok_or(TriageError::NotFound { what: "group", id });
+    Ok(Regrouped {
+        group: get(to)?,
+        from: get(from)?,
+        moved,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Level;
+    use crate::testutil::{at, detection, open};
+
+    fn group_of(triage: &Triage, alert: i64) -> i64 {
+        triage
+            .get(alert, None)
+            .expect("get")
+            .expect("alert")
+            .alert
+            .group_id
+            .expect("grouped")
+    }
+
+    fn rules_of(triage: &Triage, group: i64) -> Vec<String> {
+        let detail = triage.group(group, None).expect("group").expect("exists");
+        assert_eq!(detail.alerts.len() as u64, detail.group.alert_count);
+        let mut rules: Vec<String> = detail.alerts.iter().map(|a| a.rule_id.clone()).collect();
+        rules.sort();
+        rules
+    }
+
+    #[test]
+    fn alerts_moved_out_of_a_group_form_their_own_and_stay_apart() {
+        let (_dir, triage) = open(Default::default());
+        // r1, r2 and r3 share alice; r3, on ws05, has nothing to do with the others.
+        let report = triage
+            .process(vec![
+                detection("r1", Level::High, at(0), "ws01", "alice")
+                    .with_tags(["attack.execution"]),
+                detection("r2", Level::Medium, at(60), "ws01", "alice"),
+                detection("r3", Level::Low, at(120), "ws05", "alice")
+                    .with_tags(["attack.discovery"]),
+            ])
+            .expect("process");
+        let [a1, _a2, a3] = report.created[..] else {
+            panic!("three alerts: {report:?}")
+        };
+        let g = group_of(&triage, a1);
+        assert_eq!(rules_of(&triage, g), ["r1", "r2", "r3"]);
+
+        // Refused: nothing, an alert of another group, every alert, an empty actor.
+        for (alerts, what) in [
+            (vec![], "1 to"),
+            (vec![a3, 999], "not found"),
+            (report.created.clone(), "all the alerts"),
+        ] {
+            let err = triage
+                .split_group(g, None, "ann", &alerts, None)
+                .expect_err("refused");
+            assert!(err.to_string().contains(what), "{err}");
+        }
+        assert!(triage.split_group(g, None, " ", &[a3], None).is_err());
+        assert!(
+            triage
+                .split_group(g, Some("other"), "ann", &[a3], None)
+                .is_err(),
+            "another tenant's group"
+        );
+
+        let split = triage
+            .split_group(g, None, "ann", &[a3], Some("Alice's admin work on ws05"))
+            .expect("split");
+        assert_eq!(split.moved, [a3]);
+        assert_eq!(split.from.id, g);
+        let n = split.group.id;
+        assert_ne!(n, g);
+        assert_eq!(rules_of(&triage, g), ["r1", "r2"]);
+        assert_eq!(rules_of(&triage, n), ["r3"]);
+        // Both groups' figures are worked out again from what they hold.
+        assert_eq!(split.from.alert_count, 2);
+        assert_eq!(split.from.tactics, ["execution"]);
+        assert_eq!(
+            (split.from.first_seen, split.from.last_seen),
+            (at(0), at(60))
+        );
+        let mut values: Vec<&str> = split
+            .from
+            .entities
+            .iter()
+            .map(|e| e.value.as_str())
+            .collect();
+        values.sort_unstable();
+        assert_eq!(values, ["alice", "ws01"]);
+        assert_eq!(split.group.title, "Alice's admin work on ws05");
+        assert_eq!(split.group.title_set_by.as_deref(), Some("ann"));
+        assert_eq!(split.group.tactics, ["discovery"]);
+        assert_eq!(split.group.max_level, Level::Low);
+        assert_eq!(
+            (split.group.first_seen, split.group.last_seen),
+            (at(120), at(120))
+        );
+        // The move is in the alert's history.
+        let detail = triage.get(a3, None).expect("get").expect("alert");
+        let last = detail.history.last().expect("history");
+        assert_eq!(
+            (last.actor.as_str(), last.action.as_str()),
+            ("ann", "regroup")
+        );
+        assert!(
+            last.note
+                .as_deref()
+                .unwrap_or("")
+                .contains(&format!("to group {n}")),
+            "{last:?}"
+        );
+
+        // A later alert on ws01 for alice relates to both (ws01 to the first, alice most
+        // recently to the new one): it joins the most recent and does not merge them again.
+        let later = triage
+            .process(vec![detection("r4", Level::Low, at(180), "ws01", "alice")])
+            .expect("process");
+        assert_eq!(group_of(&triage, later.created[0]), n);
+        assert_eq!(rules_of(&triage, g), ["r1", "r2"]);
+        assert_eq!(rules_of(&triage, n), ["r3", "r4"]);
+        // Groups that were never separated still merge.
+        let other = triage
+            .process(vec![detection("r5", Level::Low, at(200), "ws07", "carol")])
+            .expect("process");
+        let c = group_of(&triage, other.created[0]);
+        let joined = triage
+            .process(vec![detection("r6", Level::Low, at(240), "ws07", "alice")])
+            .expect("process");
+        assert_eq!(group_of(&triage, joined.created[0]), c);
+        assert_eq!(rules_of(&triage, c), ["r3", "r4", "r5", "r6"]);
+    }
+
+    #[test]
+    fn an_undone_merge_sends_the_alerts_back_and_keeps_the_groups_apart() {
+        let (_dir, triage) = open(Default::default());
+        let first = triage
+            .process(vec![
+                detection("r1", Level::High, at(0), "ws01", "alice"),
+                detection("r2", Level::Low, at(60), "ws02", "bob"),
+            ])
+            .expect("process");
+        let (g1, g2) = (
+            group_of(&triage, first.created[0]),
+            group_of(&triage, first.created[1]),
+        );
+        let err = triage
+            .unmerge_group(g1, None, "ann")
+            .expect_err("not merged");
+        assert!(matches!(err, TriageError::Conflict(_)), "{err}");
+        // r3 (ws01, bob) relates to both: g1 goes into g2.
+        let third = triage
+            .process(vec![detection("r3", Level::Medium, at(120), "ws01", "bob")])
+            .expect("process");
+        assert_eq!(group_of(&triage, third.created[0]), g2);
+        let detail = triage.group(g2, None).expect("group").expect("exists");
+        assert_eq!(
+            detail.merged,
+            [crate::MergedGroup {
+                id: g1,
+                title: "r1 title on ws01".into(),
+                alerts: 1
+            }]
+        );
+        assert!(matches!(
+            triage.unmerge_group(g1, Some("other"), "ann"),
+            Err(TriageError::NotFound { .. })
+        ));
+
+        let undone = triage.unmerge_group(g1, None, "ann").expect("unmerge");
+        assert_eq!((undone.group.id, undone.from.id), (g1, g2));
+        assert_eq!(undone.moved, [first.created[0]]);
+        assert_eq!(rules_of(&triage, g1), ["r1"]);
+        assert_eq!(rules_of(&triage, g2), ["r2", "r3"]);
+        assert_eq!(undone.group.max_level, Level::High);
+        assert_eq!(undone.from.max_level, Level::Medium);
+        assert!(undone.from.title.starts_with("r3"), "{}", undone.from.title);
+        assert!(
+            triage
+                .group(g2, None)
+                .expect("group")
+                .expect("exists")
+                .merged
+                .is_empty()
+        );
+        assert_eq!(
+            triage
+                .groups(&crate::GroupQuery {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .expect("groups")
+                .total,
+            2
+        );
+        // Undone once: the second time there is nothing merged.
+        assert!(triage.unmerge_group(g1, None, "ann").is_err());
+        // The next alert related to both (alice to g1, ws01 most recently to g2) joins the
+        // most recent only.
+        let fourth = triage
+            .process(vec![detection("r4", Level::Low, at(180), "ws01", "alice")])
+            .expect("process");
+        assert_eq!(group_of(&triage, fourth.created[0]), g2);
+        assert_eq!(rules_of(&triage, g1), ["r1"]);
+        assert_eq!(rules_of(&triage, g2), ["r2", "r3", "r4"]);
+    }
+
+    #[test]
+    fn a_merge_whose_alerts_are_all_the_group_holds_is_not_undone() {
+        let (_dir, triage) = open(Default::default());
+        let first = triage
+            .process(vec![
+                detection("r1", Level::High, at(0), "ws01", "alice"),
+                detection("r2", Level::Low, at(60), "ws02", "bob"),
+            ])
+            .expect("process");
+        let g1 = group_of(&triage, first.created[0]);
+        let third = triage
+            .process(vec![detection("r3", Level::Medium, at(120), "ws01", "bob")])
+            .expect("process");
+        let g2 = group_of(&triage, third.created[0]);
+        // The analyst moves g2's own alerts out: only g1's are left in it.
+        triage
+            .split_group(g2, None, "ann", &[first.created[1], third.created[0]], None)
+            .expect("split");
+        let err = triage.unmerge_group(g1, None, "ann").expect_err("refused");
+        assert!(err.to_string().contains("nothing to separate"), "{err}");
+        assert_eq!(rules_of(&triage, g2), ["r1"]);
+    }
+}
