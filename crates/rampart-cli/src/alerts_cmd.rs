@@ -95,6 +95,28 @@ pub enum AlertsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Move alerts that do not belong out of a group into a new group; the two are kept
+    /// apart from then on (a later alert related to both joins one of them only).
+    SplitGroup {
+        /// The group's id.
+        id: i64,
+        /// The alerts to move, by id (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        alerts: Vec<i64>,
+        /// A name for the new group (else it is named after its most important alert).
+        #[arg(long)]
+        title: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Undo the merge of group ID into another (listed under "merged" in the other's
+    /// detail): the alerts it brought go back to it, and the two are kept apart.
+    UnmergeGroup {
+        /// The merged group's id.
+        id: i64,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// List incident candidates (groups of related alerts), or show one with `--id`.
     Groups {
         #[arg(long)]
@@ -589,6 +611,25 @@ pub fn run_alerts(cfg: Config, cmd: AlertsCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        AlertsCommand::SplitGroup {
+            id,
+            alerts,
+            title,
+            server,
+        } => {
+            let answer = Client::new(&cfg, &server)?.post_json(
+                &format!("/api/v1/alert-groups/{id}/split"),
+                &json!({ "alerts": alerts, "title": title }),
+            )?;
+            print_regrouped(&answer);
+            Ok(())
+        }
+        AlertsCommand::UnmergeGroup { id, server } => {
+            let answer = Client::new(&cfg, &server)?
+                .post_json(&format!("/api/v1/alert-groups/{id}/unmerge"), &json!({}))?;
+            print_regrouped(&answer);
+            Ok(())
+        }
         AlertsCommand::Groups {
             id,
             min_alerts,
@@ -614,7 +655,19 @@ pub fn run_alerts(cfg: Config, cmd: AlertsCommand) -> anyhow::Result<()> {
                     );
                 }
                 let rows = detail["alerts"].as_array().cloned().unwrap_or_default();
-                return print_rows(&rows, ALERT_COLUMNS, format, &detail);
+                print_rows(&rows, ALERT_COLUMNS, format, &detail)?;
+                if matches!(format, OutputFormat::Table) {
+                    for m in detail["merged"].as_array().into_iter().flatten() {
+                        println!(
+                            "merged in: group {} \"{}\" ({} of its alerts here; `rampart alerts unmerge-group {}` undoes it)",
+                            cell(&m["id"]),
+                            cell(&m["title"]),
+                            cell(&m["alerts"]),
+                            cell(&m["id"])
+                        );
+                    }
+                }
+                return Ok(());
             }
             let mut query = vec![
                 ("min_alerts", min_alerts.to_string()),
@@ -664,6 +717,27 @@ pub fn run_alerts(cfg: Config, cmd: AlertsCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&answer["settings"])?);
             Ok(())
         }
+    }
+}
+
+/// The outcome of a split or an undone merge, one line per group.
+fn print_regrouped(answer: &Value) {
+    let moved = answer["moved"].as_array().map_or(0, Vec::len);
+    let (to, from) = (&answer["group"], &answer["from"]);
+    println!(
+        "moved {moved} alert(s) from group {} to group {}",
+        cell(&from["id"]),
+        cell(&to["id"])
+    );
+    for g in [to, from] {
+        println!(
+            "group {} \"{}\": {} alert(s), {} open, max {}",
+            cell(&g["id"]),
+            cell(&g["title"]),
+            cell(&g["alert_count"]),
+            cell(&g["open_alerts"]),
+            cell(&g["max_level"])
+        );
     }
 }
 

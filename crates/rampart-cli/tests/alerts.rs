@@ -484,6 +484,207 @@ fn several_high_rules_on_one_host_raise_one_risk_alert_in_one_group() {
     assert_eq!(code, 200);
 }
 
+/// Id of the group holding alert `alert` (after merges).
+fn group_of_alert(server: &Server, token: &str, alert: i64) -> i64 {
+    let (code, detail) = get(server, token, &format!("/api/v1/alerts/{alert}"), &[]);
+    assert_eq!(code, 200, "{detail}");
+    detail["alert"]["group_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("grouped: {detail}"))
+}
+
+/// The one alert of `rule` (a high rule of [`high_rule`]) on `host`.
+fn alert_of(server: &Server, token: &str, n: u32, host: &str) -> i64 {
+    let page = alerts(
+        server,
+        token,
+        &[
+            ("rule", &format!("7a0b0c0d-0000-4000-8000-00000000000{n}")),
+            ("entity", &format!("host:{}", host.to_lowercase())),
+        ],
+    );
+    assert_eq!(page["total"], 1, "{page}");
+    page["alerts"][0]["id"].as_i64().unwrap()
+}
+
+/// Grouping undone by hand: alice's alert on one host and bob's on another make two
+/// groups, bob's next alert on the first host merges them; the analyst undoes the merge
+/// (CLI), then moves an alert that does not belong into a group of its own (API), with
+/// the refusals a user can run into and the viewer kept out.
+#[test]
+fn an_analyst_undoes_a_merge_and_splits_a_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    high_rule(&rules, 1, "vssadmin delete", "impact");
+    high_rule(&rules, 2, "procdump", "credential-access");
+    high_rule(&rules, 3, "net group", "discovery");
+    let cfg = common::write_config(
+        dir.path(),
+        &format!(
+            "[detection]\nrules_dirs = [\"{}\"]\nbuiltin_rules = false\nbuiltin_baselines = false\n",
+            rules.display()
+        ),
+    );
+    let viewer = create_token(&cfg, "vic", "viewer");
+    let admin = create_token(&cfg, "boss", "admin");
+    std::fs::write(dir.path().join("data/admin.token"), &admin).unwrap();
+    let server = Server::start_with(dir.path(), cfg);
+    let (h1, h2) = (unique("ws-a-"), unique("ws-b-"));
+    let with_user = |mut event: Value, user: &str| {
+        event["user"] = json!({ "name": user });
+        event
+    };
+    send_ndjson(
+        &server,
+        &[with_user(sysmon(&h1, "vssadmin delete shadows"), "alice")],
+    );
+    wait_caught_up(&server, &admin, 1);
+    send_ndjson(
+        &server,
+        &[with_user(sysmon(&h2, "procdump -ma lsass.exe"), "bob")],
+    );
+    wait_caught_up(&server, &admin, 2);
+    let (a1, a2) = (
+        alert_of(&server, &admin, 1, &h1),
+        alert_of(&server, &admin, 2, &h2),
+    );
+    let (g1, g2) = (
+        group_of_alert(&server, &admin, a1),
+        group_of_alert(&server, &admin, a2),
+    );
+    assert_ne!(g1, g2);
+    // Bob on the first host: related to both groups, which merge into the most recent.
+    send_ndjson(
+        &server,
+        &[with_user(sysmon(&h1, "net group /domain"), "bob")],
+    );
+    wait_caught_up(&server, &admin, 3);
+    let a3 = alert_of(&server, &admin, 3, &h1);
+    assert_eq!(group_of_alert(&server, &admin, a1), g2);
+    assert_eq!(group_of_alert(&server, &admin, a3), g2);
+    let (_, detail) = get(&server, &admin, &format!("/api/v1/alert-groups/{g2}"), &[]);
+    assert_eq!(detail["merged"][0]["id"], g1, "{detail}");
+    assert_eq!(detail["merged"][0]["alerts"], 1, "{detail}");
+    let (ok, out, err) = cli(
+        &server,
+        &admin,
+        &["alerts", "groups", "--id", &g2.to_string()],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!("merged in: group {g1}")),
+        "the CLI shows the merge: {out}"
+    );
+
+    // A viewer may not regroup; an unmerged group cannot be unmerged.
+    let (code, answer) = post(
+        &server,
+        &viewer,
+        &format!("/api/v1/alert-groups/{g1}/unmerge"),
+        json!({}),
+    );
+    assert_eq!(code, 403, "{answer}");
+    let (code, answer) = post(
+        &server,
+        &admin,
+        &format!("/api/v1/alert-groups/{g2}/unmerge"),
+        json!({}),
+    );
+    assert_eq!(code, 409, "{answer}");
+
+    // The analyst undoes the merge: alice's alert goes back to its group.
+    let (ok, out, err) = cli(
+        &server,
+        &admin,
+        &["alerts", "unmerge-group", &g1.to_string()],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!("moved 1 alert(s) from group {g2} to group {g1}")),
+        "{out}"
+    );
+    assert_eq!(group_of_alert(&server, &admin, a1), g1);
+    let (_, groups) = get(&server, &admin, "/api/v1/alert-groups", &[]);
+    let counts: Vec<(i64, u64)> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["id"].as_i64().unwrap(),
+                g["alert_count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        counts.contains(&(g1, 1)) && counts.contains(&(g2, 2)),
+        "{groups}"
+    );
+    let (ok, out, err) = cli(
+        &server,
+        &admin,
+        &["alerts", "unmerge-group", &g1.to_string()],
+    );
+    assert!(!ok && err.contains("not merged"), "{out}{err}");
+
+    // Then moves bob's alert on the first host out of bob's group, named; the moved
+    // alert's history says who moved it where.
+    for (alerts, why) in [
+        (json!([a1]), "not in group"),
+        (json!([a2, a3]), "all the alerts"),
+        (json!([]), "1 to"),
+    ] {
+        let (code, answer) = post(
+            &server,
+            &admin,
+            &format!("/api/v1/alert-groups/{g2}/split"),
+            json!({ "alerts": alerts }),
+        );
+        assert_eq!(code, 400, "{answer}");
+        assert!(answer.to_string().contains(why), "{answer}");
+    }
+    let (code, split) = post(
+        &server,
+        &admin,
+        &format!("/api/v1/alert-groups/{g2}/split"),
+        json!({ "alerts": [a3], "title": "Bob's admin session" }),
+    );
+    assert_eq!(code, 200, "{split}");
+    let g3 = split["group"]["id"].as_i64().unwrap();
+    assert_eq!(split["group"]["title"], "Bob's admin session", "{split}");
+    assert_eq!(split["group"]["tactics"], json!(["discovery"]), "{split}");
+    assert_eq!(split["from"]["alert_count"], 1, "{split}");
+    assert_eq!(
+        split["from"]["tactics"],
+        json!(["credential_access"]),
+        "{split}"
+    );
+    assert_eq!(group_of_alert(&server, &admin, a3), g3);
+    let (_, moved) = get(&server, &admin, &format!("/api/v1/alerts/{a3}"), &[]);
+    let last = moved["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["action"], &last["actor"]),
+        (&json!("regroup"), &json!("boss"))
+    );
+    assert!(
+        last["note"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("from group {g2} to group {g3}")),
+        "{last}"
+    );
+    // Who did it is in the audit trail.
+    let (code, audit) = get(&server, &admin, "/api/v1/audit", &[]);
+    assert_eq!(code, 200, "{audit}");
+    assert!(
+        audit
+            .to_string()
+            .contains(&format!("/api/v1/alert-groups/{g2}/split")),
+        "{audit}"
+    );
+}
+
 fn restart(dir: &Path, config: PathBuf) -> Server {
     Server::start_with(dir, config)
 }

@@ -191,6 +191,85 @@ async fn console_signs_in_and_searches_demo_data() {
             .await?
             .unwrap_or_default();
         let group_detail = format!("{group_detail}\n{named} [{named_value}]");
+        // The intel hit is judged to be its own matter: the analyst moves it to a new group,
+        // which appears in the list; the incident no longer holds it.
+        client
+            .find(Locator::XPath(
+                "//select[contains(@class,'gsplit')]/option[contains(.,'Threat intel')]",
+            ))
+            .await?
+            .click()
+            .await?;
+        client
+            .find(Locator::Css(".groupdetail .gsplit-title"))
+            .await?
+            .send_keys("Known-bad address seen")
+            .await?;
+        client
+            .find(Locator::Css(".groupdetail .gsplitgo"))
+            .await?
+            .click()
+            .await?;
+        let moved = client
+            .wait()
+            .for_element(Locator::Css(".groupdetail .gmoved"))
+            .await?
+            .text()
+            .await?;
+        let after_split = client
+            .find(Locator::Css(".groupdetail"))
+            .await?
+            .text()
+            .await?;
+        let new_row = client
+            .wait()
+            .for_element(Locator::XPath(
+                "//tr[contains(@class,'group')][td[contains(.,'Known-bad address seen')]]",
+            ))
+            .await?
+            .text()
+            .await?;
+        let shot = client.screenshot().await?;
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-regroup.png");
+        std::fs::write(&out, shot).ok();
+        // The demo's incident took in another group when an alert related to both came:
+        // the analyst undoes that merge, and the group it restores is listed again.
+        let merged = client
+            .find(Locator::Css(".groupdetail .gmerged"))
+            .await?;
+        let merged_id = merged.attr("data-id").await?.unwrap_or_default();
+        let merged_text = merged.text().await?;
+        client
+            .find(Locator::Css(".groupdetail .gunmerge"))
+            .await?
+            .click()
+            .await?;
+        let sent = client
+            .wait()
+            .for_element(Locator::XPath(
+                "//div[contains(@class,'gmoved')][contains(.,'back to group')]",
+            ))
+            .await?
+            .text()
+            .await?;
+        let restored = client
+            .wait()
+            .for_element(Locator::XPath(&format!(
+                "//tr[contains(@class,'group')][@data-id='{merged_id}']"
+            )))
+            .await?
+            .text()
+            .await?;
+        let no_more_merged = client
+            .find(Locator::Css(".groupdetail .gmerged"))
+            .await
+            .is_err();
+        let moved = format!(
+            "{moved}\n[merged: {merged_text}]\n[{sent}]\n[restored: {restored}]\n[merge gone: {no_more_merged}]"
+        );
+        let group_detail = format!(
+            "{group_detail}\n--- after the split ---\n{moved}\n[{new_row}]\n{after_split}\n--- split end ---"
+        );
         // Judged as a whole: one click closes every open alert of the incident candidate.
         client
             .find(Locator::Css(
@@ -280,6 +359,24 @@ async fn console_signs_in_and_searches_demo_data() {
     assert!(
         group_detail.contains("Named by admin [Bastion01 takeover]"),
         "the incident was named: {group_detail}"
+    );
+    let (named, split) = group_detail
+        .split_once("--- after the split ---")
+        .expect("the group was split");
+    let (split, rest) = split.split_once("--- split end ---").expect("split end");
+    let group_detail = format!("{named}{rest}");
+    assert!(
+        named.contains("Threat intel: known-bad ipv4 seen")
+            && split.contains("Moved 1 alert(s) to group")
+            && split.contains("Known-bad address seen")
+            && split.contains("Undo merge")
+            && split.contains("of its alerts here")
+            && split.contains("alert(s) back to group")
+            && split.contains("[merge gone: true]")
+            && !split
+                .split_once("Alerts (")
+                .is_some_and(|(_, alerts)| alerts.contains("Threat intel")),
+        "the intel hit left the incident for a group of its own: {split}"
     );
     let (before, after) = group_detail
         .split_once("--- after closing ---")

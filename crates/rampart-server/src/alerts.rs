@@ -31,6 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/alert-groups/{id}", get(group))
         .route("/api/v1/alert-groups/{id}/close", post(close_group))
         .route("/api/v1/alert-groups/{id}/title", post(rename_group))
+        .route("/api/v1/alert-groups/{id}/split", post(split_group))
+        .route("/api/v1/alert-groups/{id}/unmerge", post(unmerge_group))
         .route(
             "/api/v1/suppressions",
             get(suppressions).post(add_suppression),
@@ -395,6 +397,51 @@ async fn rename_group(
     let actor = principal.name.clone();
     let group = blocking(move || t.rename_group(id, tenant.as_deref(), &actor, &title)).await?;
     Ok(Json(json!({ "group": group })))
+}
+
+/// The body of `POST /api/v1/alert-groups/{id}/split`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplitBody {
+    alerts: Option<Vec<i64>>,
+    title: Option<String>,
+}
+
+/// `POST /api/v1/alert-groups/{id}/split`: move alerts that do not belong out of the
+/// incident candidate into a new one; the two are kept apart from then on.
+async fn split_group(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsTriage)?;
+    let b: SplitBody = body(&bytes, "{\"alerts\": [12, 15], \"title\": \"…\"}")?;
+    let alerts = b.alerts.unwrap_or_default();
+    let t = triage(&state)?;
+    let id = parse_id(&id, "group")?;
+    let tenant = principal.tenant_scope(None)?;
+    let actor = principal.name.clone();
+    let regrouped =
+        blocking(move || t.split_group(id, tenant.as_deref(), &actor, &alerts, b.title.as_deref()))
+            .await?;
+    Ok(Json(json!(regrouped)))
+}
+
+/// `POST /api/v1/alert-groups/{id}/unmerge`: undo the merge of group `id` into another;
+/// the alerts it brought go back to it.
+async fn unmerge_group(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::AlertsTriage)?;
+    let t = triage(&state)?;
+    let id = parse_id(&id, "group")?;
+    let tenant = principal.tenant_scope(None)?;
+    let actor = principal.name.clone();
+    let regrouped = blocking(move || t.unmerge_group(id, tenant.as_deref(), &actor)).await?;
+    Ok(Json(json!(regrouped)))
 }
 
 /// Filters of `GET /api/v1/alert-groups`.
