@@ -145,8 +145,19 @@ pub enum AlertsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// The fatigue controls' settings in force on the server (JSON).
+    /// The fatigue controls' settings in force on the server (JSON), and where they come
+    /// from; `--set` changes them on the running server (kept until `--reset`).
     Settings {
+        /// A setting to change, as `path=value` (`risk.threshold=150`,
+        /// `grouping.entity_kinds=["host","user"]`); the value is JSON, or else a string.
+        #[arg(long, value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Go back to the configuration file's `[triage]` settings.
+        #[arg(long, conflicts_with = "set")]
+        reset: bool,
+        /// Why (kept with the change).
+        #[arg(long)]
+        reason: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -712,12 +723,74 @@ pub fn run_alerts(cfg: Config, cmd: AlertsCommand) -> anyhow::Result<()> {
             ];
             print_rows(&rows, &columns, format, &answer)
         }
-        AlertsCommand::Settings { server } => {
-            let answer = Client::new(&cfg, &server)?.get_json("/api/v1/triage/settings", &[])?;
+        AlertsCommand::Settings {
+            set,
+            reset,
+            reason,
+            server,
+        } => {
+            let client = Client::new(&cfg, &server)?;
+            let answer = if reset {
+                client.post_json(
+                    "/api/v1/triage/settings/reset",
+                    &json!({ "reason": reason }),
+                )?
+            } else if !set.is_empty() {
+                let mut patch = json!({});
+                for item in &set {
+                    settings_patch(&mut patch, item)?;
+                }
+                client.put_json(
+                    "/api/v1/triage/settings",
+                    &json!({ "settings": patch, "reason": reason }),
+                )?
+            } else {
+                client.get_json("/api/v1/triage/settings", &[])?
+            };
             println!("{}", serde_json::to_string_pretty(&answer["settings"])?);
+            let change = &answer["last_change"];
+            if answer["source"] == "file" {
+                println!("source: the configuration file's [triage] section");
+            } else {
+                println!(
+                    "source: changed by {} at {}{}",
+                    cell(&change["actor"]),
+                    cell(&change["time"]),
+                    change["reason"]
+                        .as_str()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                );
+            }
             Ok(())
         }
     }
+}
+
+/// Add `path=value` (`risk.threshold=150`) to a settings merge patch; the value is read as
+/// JSON, or else taken as a string.
+fn settings_patch(patch: &mut Value, item: &str) -> anyhow::Result<()> {
+    let (path, value) = item.split_once('=').ok_or_else(|| {
+        anyhow::anyhow!("--set {item}: expected PATH=VALUE, as risk.threshold=150")
+    })?;
+    let value =
+        serde_json::from_str(value.trim()).unwrap_or_else(|_| Value::String(value.to_owned()));
+    let mut node = patch;
+    let keys: Vec<&str> = path.trim().split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        anyhow::bail!("--set {item}: a setting's path is dot-separated names, as risk.threshold");
+    }
+    for key in &keys[..keys.len() - 1] {
+        let map = node
+            .as_object_mut()
+            .ok_or_else(|| anyhow::anyhow!("--set {item}: {path} crosses a value"))?;
+        node = map.entry((*key).to_owned()).or_insert_with(|| json!({}));
+    }
+    let map = node
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("--set {item}: {path} crosses a value"))?;
+    map.insert(keys[keys.len() - 1].to_owned(), value);
+    Ok(())
 }
 
 /// The outcome of a split or an undone merge, one line per group.

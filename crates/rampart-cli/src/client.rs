@@ -149,6 +149,21 @@ impl Client {
         Self::answer(path, resp)
     }
 
+    /// PUT `body` as JSON to `path`; the answer's JSON, or the server's error.
+    pub(crate) fn put_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let resp = self
+            .agent
+            .put(format!("{}{}", self.base, path))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .send_json(body)
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
+        Self::answer(path, resp)
+    }
+
     /// POST raw `body` (a document) to `path` with `query`; the answer's JSON, or the
     /// server's error.
     pub(crate) fn post_bytes(

@@ -685,6 +685,106 @@ fn an_analyst_undoes_a_merge_and_splits_a_group() {
     );
 }
 
+/// The fatigue controls are tuned on the running server, no restart: risk alerts turned
+/// off from the CLI raise none for a host that crosses the threshold; after a reset to
+/// the file's settings the next host that crosses it raises one. Who changed what is kept.
+#[test]
+fn triage_settings_change_on_the_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    high_rule(&rules, 1, "vssadmin delete", "impact");
+    high_rule(&rules, 2, "procdump", "credential-access");
+    high_rule(&rules, 3, "net group", "discovery");
+    let cfg = common::write_config(
+        dir.path(),
+        &format!(
+            "[detection]\nrules_dirs = [\"{}\"]\nbuiltin_rules = false\nbuiltin_baselines = false\n",
+            rules.display()
+        ),
+    );
+    let analyst = create_token(&cfg, "ann", "analyst");
+    let engineer = create_token(&cfg, "eng", "soc_engineer");
+    let admin = create_token(&cfg, "boss", "admin");
+    std::fs::write(dir.path().join("data/admin.token"), &admin).unwrap();
+    let server = Server::start_with(dir.path(), cfg);
+    let (ok, out, err) = cli(&server, &analyst, &["alerts", "settings"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("\"threshold\": 100") && out.contains("source: the configuration file"),
+        "{out}"
+    );
+    // An analyst may read them, not change them; a wrong value is refused with the reason.
+    let (ok, out, err) = cli(
+        &server,
+        &analyst,
+        &["alerts", "settings", "--set", "risk.enabled=false"],
+    );
+    assert!(!ok && err.contains("403"), "{out}{err}");
+    let (ok, out, err) = cli(
+        &server,
+        &engineer,
+        &["alerts", "settings", "--set", "risk.threshold=soon"],
+    );
+    assert!(!ok && err.contains("invalid type"), "{out}{err}");
+    let (ok, out, err) = cli(
+        &server,
+        &engineer,
+        &[
+            "alerts",
+            "settings",
+            "--set",
+            "risk.enabled=false",
+            "--reason",
+            "risk reviewed weekly",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("source: changed by eng") && out.contains("(risk reviewed weekly)"),
+        "{out}"
+    );
+    let three = |host: &str| {
+        [
+            "vssadmin delete shadows",
+            "procdump -ma lsass.exe",
+            "net group /domain",
+        ]
+        .map(|cmd| sysmon(host, cmd))
+    };
+    let (h1, h2) = (unique("ws-quiet-"), unique("ws-loud-"));
+    send_ndjson(&server, &three(&h1));
+    let status = wait_caught_up(&server, &admin, 3);
+    assert_eq!(status["triage"]["risk_alerts"], 0, "risk off: {status}");
+    let (ok, out, err) = cli(&server, &engineer, &["alerts", "settings", "--reset"]);
+    assert!(
+        ok && out.contains("source: the configuration file"),
+        "{out}{err}"
+    );
+    send_ndjson(&server, &three(&h2));
+    let status = wait_caught_up(&server, &admin, 6);
+    assert_eq!(
+        status["triage"]["risk_alerts"], 1,
+        "risk on again: {status}"
+    );
+    let page = alerts(&server, &admin, &[("source", "risk")]);
+    assert_eq!(
+        page["alerts"][0]["entities"]["host"],
+        h2.to_lowercase(),
+        "{page}"
+    );
+    let (code, state) = get(&server, &admin, "/api/v1/triage/settings", &[]);
+    assert_eq!(code, 200, "{state}");
+    let history = state["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{state}");
+    assert_eq!(
+        (&history[1]["actor"], &history[1]["reason"]),
+        (&json!("eng"), &json!("risk reviewed weekly"))
+    );
+    assert_eq!(history[1]["settings"]["risk"]["enabled"], false, "{state}");
+    assert!(history[0]["settings"].is_null(), "the reset: {state}");
+}
+
 fn restart(dir: &Path, config: PathBuf) -> Server {
     Server::start_with(dir, config)
 }

@@ -330,6 +330,35 @@ async fn console_signs_in_and_searches_demo_data() {
         let shot = client.screenshot().await?;
         let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-tuning.png");
         std::fs::write(&out, shot).ok();
+        // The engineer turns risk alerts off from the Tuning view, with a reason, and then
+        // goes back to the configuration file's settings.
+        client
+            .find(Locator::Css("#tform input[data-path='risk.enabled']"))
+            .await?
+            .click()
+            .await?;
+        client
+            .find(Locator::Id("treason"))
+            .await?
+            .send_keys("risk reviewed weekly")
+            .await?;
+        client.find(Locator::Id("tsave")).await?.click().await?;
+        let changed = text_with(&client, "tsource", "Changed by admin", 10, None).await?;
+        let history = text_with(&client, "thistory", "risk.enabled", 10, None).await?;
+        let shot = client.screenshot().await?;
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-settings.png");
+        std::fs::write(&out, shot).ok();
+        client.find(Locator::Id("treset")).await?.click().await?;
+        let reset = text_with(&client, "tsource", "configuration file", 10, None).await?;
+        let risk_box = client
+            .find(Locator::Css("#tform input[data-path='risk.enabled']"))
+            .await?
+            .prop("checked")
+            .await?
+            .unwrap_or_default();
+        let muted = format!(
+            "{muted}\n--- settings ---\n{changed}\n{history}\n{reset}\n[risk on: {risk_box}]"
+        );
         let indicators = format!("{indicators}\n--- tuning ---\n{noise}\n--- suppression ---\n{sup_text}\n--- muted ---\n{muted}");
         Ok::<_, fantoccini::error::CmdError>((
             text,
@@ -409,6 +438,15 @@ async fn console_signs_in_and_searches_demo_data() {
     );
     let (noise, rest) = tuning.split_once("--- suppression ---").unwrap();
     let (sup, muted) = rest.split_once("--- muted ---").unwrap();
+    let (muted, settings) = muted.split_once("--- settings ---").unwrap();
+    assert!(
+        settings.contains("Changed by admin")
+            && settings.contains("(risk reviewed weekly)")
+            && settings.contains("risk.enabled: true \u{2192} false")
+            && settings.contains("From the configuration file")
+            && settings.contains("[risk on: true]"),
+        "triage settings changed and reset in the console: {settings}"
+    );
     assert!(
         noise.contains("SSH Login Attempt For Unknown User") && noise.contains("FP rate"),
         "noise table: {noise}"

@@ -146,9 +146,9 @@ impl DetectionService {
                     source,
                 })?,
         );
-        let alert_retention = triage
-            .clone()
-            .filter(|t| t.settings().closed_alert_retention_days > 0);
+        // Closed-alert retention is a triage setting that can change while the server runs
+        // (0 = keep for ever, checked at each pass): the loop runs whenever triage does.
+        let alert_retention = triage.clone();
         if config.retention_days > 0 || alert_retention.is_some() {
             let (d, s, days) = (db.clone(), stop.clone(), config.retention_days);
             let spawned = std::thread::Builder::new()

@@ -44,7 +44,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/suppressions/{id}/signals", get(suppressed_signals))
         .route("/api/v1/risk", get(risk))
         .route("/api/v1/rules/noise", get(noise))
-        .route("/api/v1/triage/settings", get(settings))
+        .route(
+            "/api/v1/triage/settings",
+            get(settings).put(change_settings),
+        )
+        .route("/api/v1/triage/settings/reset", post(reset_settings))
 }
 
 fn triage(state: &AppState) -> Result<Arc<Triage>, ApiError> {
@@ -739,13 +743,69 @@ async fn noise(
     Ok(Json(json!({ "rules": rules })))
 }
 
+/// `GET /api/v1/triage/settings`: the settings in force, their source (the configuration
+/// file or a change through the API) and the last changes.
 async fn settings(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require(Permission::AlertsRead)?;
     let t = triage(&state)?;
-    Ok(Json(json!({ "settings": t.settings() })))
+    let state = blocking(move || t.settings_state()).await?;
+    Ok(Json(json!(state)))
+}
+
+/// The body of `PUT /api/v1/triage/settings`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsBody {
+    /// A JSON merge patch over the settings in force.
+    settings: Option<Value>,
+    reason: Option<String>,
+}
+
+/// `PUT /api/v1/triage/settings`: change the fatigue controls on the running server, from
+/// the next batch of signals; kept across restarts until reset.
+async fn change_settings(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::TriageSettingsAdmin)?;
+    let b: SettingsBody = body(
+        &bytes,
+        "{\"settings\": {\"risk\": {\"threshold\": 150}}, \"reason\": \"…\"}",
+    )?;
+    let patch = b.settings.ok_or_else(|| {
+        ApiError::BadRequest(
+            "a settings change needs \"settings\": the settings to change, as in GET".into(),
+        )
+    })?;
+    let t = triage(&state)?;
+    let actor = principal.name.clone();
+    let state = blocking(move || t.update_settings(&patch, &actor, b.reason.as_deref())).await?;
+    Ok(Json(json!(state)))
+}
+
+/// The body of `POST /api/v1/triage/settings/reset`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/triage/settings/reset`: back to the configuration file's `[triage]`.
+async fn reset_settings(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    principal.require(Permission::TriageSettingsAdmin)?;
+    let b: ReasonBody = body(&bytes, "{\"reason\": \"…\"}")?;
+    let t = triage(&state)?;
+    let actor = principal.name.clone();
+    let state = blocking(move || t.reset_settings(&actor, b.reason.as_deref())).await?;
+    Ok(Json(json!(state)))
 }
 
 #[cfg(test)]
@@ -919,6 +979,41 @@ mod tests {
                 "viewer",
                 Method::GET,
                 "/api/v1/triage/settings".into(),
+                Value::Null,
+                StatusCode::OK,
+            ),
+            (
+                "analyst",
+                Method::PUT,
+                "/api/v1/triage/settings".into(),
+                json!({"settings": {"risk": {"threshold": 150}}}),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "analyst",
+                Method::POST,
+                "/api/v1/triage/settings/reset".into(),
+                Value::Null,
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "engineer",
+                Method::PUT,
+                "/api/v1/triage/settings".into(),
+                json!({"settings": {"risk": {"threshold": "high"}}}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "engineer",
+                Method::PUT,
+                "/api/v1/triage/settings".into(),
+                json!({"settings": {"risk": {"threshold": 150}}, "reason": "test"}),
+                StatusCode::OK,
+            ),
+            (
+                "engineer",
+                Method::POST,
+                "/api/v1/triage/settings/reset".into(),
                 Value::Null,
                 StatusCode::OK,
             ),
@@ -1133,17 +1228,23 @@ mod tests {
 
     #[test]
     fn triage_permissions_follow_the_roles() {
-        use Permission::{AlertsRead, AlertsTriage, SuppressionsAdmin};
+        use Permission::{AlertsRead, AlertsTriage, SuppressionsAdmin, TriageSettingsAdmin};
         let cases = [
-            (Role::Viewer, [true, false, false]),
-            (Role::Analyst, [true, true, false]),
-            (Role::IncidentResponder, [true, true, false]),
-            (Role::SocEngineer, [true, true, true]),
-            (Role::SocManager, [true, true, true]),
-            (Role::Admin, [true, true, true]),
+            (Role::Viewer, [true, false, false, false]),
+            (Role::Analyst, [true, true, false, false]),
+            (Role::IncidentResponder, [true, true, false, false]),
+            (Role::SocEngineer, [true, true, true, true]),
+            (Role::SocManager, [true, true, true, true]),
+            (Role::Admin, [true, true, true, true]),
         ];
         for (role, expected) in cases {
-            let got = [AlertsRead, AlertsTriage, SuppressionsAdmin].map(|p| role.allows(p));
+            let got = [
+                AlertsRead,
+                AlertsTriage,
+                SuppressionsAdmin,
+                TriageSettingsAdmin,
+            ]
+            .map(|p| role.allows(p));
             assert_eq!(got, expected, "{role:?}");
         }
     }

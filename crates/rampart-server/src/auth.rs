@@ -49,6 +49,8 @@ pub enum Permission {
     AlertsTriage,
     /// Create and revoke suppressions.
     SuppressionsAdmin,
+    /// Change the fatigue controls' settings (dedup, grouping, risk, …) on a running server.
+    TriageSettingsAdmin,
     /// List threat-intel indicators, feeds, the allow-list, sightings and intel status.
     IntelRead,
     /// Import indicators, add, remove and poll feeds, change the intel allow-list.
@@ -58,7 +60,10 @@ pub enum Permission {
 impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         use Permission::*;
-        if matches!(permission, AlertsRead | AlertsTriage | SuppressionsAdmin) {
+        if matches!(
+            permission,
+            AlertsRead | AlertsTriage | SuppressionsAdmin | TriageSettingsAdmin
+        ) {
             return self.allows_triage(permission);
         }
         if permission == IntelRead {
@@ -87,12 +92,12 @@ impl Role {
     }
 
     /// Alert triage: every role reads, responders and above triage, engineers and managers
-    /// tune suppressions.
+    /// tune suppressions and the triage settings.
     fn allows_triage(self, permission: Permission) -> bool {
         match permission {
             Permission::AlertsRead => true,
             Permission::AlertsTriage => self != Role::Viewer,
-            Permission::SuppressionsAdmin => {
+            Permission::SuppressionsAdmin | Permission::TriageSettingsAdmin => {
                 matches!(self, Role::Admin | Role::SocEngineer | Role::SocManager)
             }
             _ => false,

@@ -22,6 +22,10 @@ use crate::error::SqlContext;
 /// (`origin_group`, moved with it when an analyst moves it), so a merge can be undone by
 /// sending those alerts back; groups an analyst separated are recorded as kept apart, so
 /// a later alert related to both does not join them again.
+///
+/// Step 7 keeps the settings changed through the API, each change a row (who, when, why,
+/// the whole settings; none when reset to the configuration file's): the last row is the
+/// settings in force.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE alerts (
@@ -183,6 +187,15 @@ CREATE TABLE groups_apart (
     PRIMARY KEY (a, b)
 ) WITHOUT ROWID;
 CREATE INDEX groups_apart_b ON groups_apart(b);
+"#,
+    r#"
+CREATE TABLE settings_changes (
+    id INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT,
+    settings TEXT
+);
 "#,
 ];
 

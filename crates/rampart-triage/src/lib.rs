@@ -25,6 +25,7 @@ mod process;
 mod regroup;
 mod retention;
 mod risk;
+mod settings;
 mod signal;
 mod stats;
 mod suppress;
@@ -43,6 +44,7 @@ pub use process::ProcessReport;
 pub use regroup::Regrouped;
 pub use retention::PurgeReport;
 pub use risk::{RISK_RULE_ID, RiskContribution, RiskQuery, RiskScore};
+pub use settings::{SettingsChange, SettingsState};
 pub use signal::{
     DEFAULT_MAX_EVENT_IDS, Entities, EntityKind, Level, Signal, SignalSource, TACTICS, tactics,
 };
@@ -52,10 +54,11 @@ pub use suppress::{
     SuppressionState, Test,
 };
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rampart_model::Timestamp;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 type Clock = Box<dyn Fn() -> Timestamp + Send + Sync>;
 
@@ -64,7 +67,11 @@ type Clock = Box<dyn Fn() -> Timestamp + Send + Sync>;
 /// an `Arc`; call it from blocking threads (it does file I/O).
 pub struct Triage {
     conn: Mutex<Connection>,
-    config: TriageConfig,
+    /// The settings in force: the configuration file's, or the last ones set through
+    /// [`Triage::update_settings`] (kept in the database); swapped whole, read once per call.
+    config: RwLock<Arc<TriageConfig>>,
+    /// The configuration file's `[triage]` section, to go back to.
+    file_config: TriageConfig,
     clock: Clock,
     path: PathBuf,
 }
@@ -73,20 +80,24 @@ impl std::fmt::Debug for Triage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Triage")
             .field("path", &self.path)
-            .field("config", &self.config)
+            .field("config", &self.settings())
             .finish_non_exhaustive()
     }
 }
 
 impl Triage {
     /// Open (or create) the triage database at `path` (conventionally
-    /// `<data_dir>/triage.db`) with `config`, after checking the settings.
+    /// `<data_dir>/triage.db`) with `config` (the configuration file's `[triage]`), after
+    /// checking the settings. Settings changed through [`Triage::update_settings`] and
+    /// kept in the database take precedence over `config` until they are reset.
     pub fn open(path: &Path, config: TriageConfig) -> Result<Triage, TriageError> {
         config.validate()?;
         let conn = db::open(path)?;
+        let active = settings::stored(&conn)?.unwrap_or_else(|| config.clone());
         Ok(Triage {
             conn: Mutex::new(conn),
-            config,
+            config: RwLock::new(Arc::new(active)),
+            file_config: config,
             clock: Box::new(Timestamp::now),
             path: path.to_owned(),
         })
@@ -100,8 +111,8 @@ impl Triage {
     }
 
     /// The fatigue controls' settings in force.
-    pub fn settings(&self) -> &TriageConfig {
-        &self.config
+    pub fn settings(&self) -> Arc<TriageConfig> {
+        self.config.read().clone()
     }
 
     pub fn path(&self) -> &Path {

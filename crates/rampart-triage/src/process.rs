@@ -276,7 +276,7 @@ impl Triage {
     /// A signal that cannot be stored (no rule, no tenant) is skipped, logged and counted
     /// in [`ProcessReport::rejected`]; a database failure rolls the whole batch back.
     pub fn process(&self, signals: Vec<Signal>) -> Result<ProcessReport, TriageError> {
-        let cfg = &self.config;
+        let cfg = &*self.settings();
         let now = self.now();
         let mut report = ProcessReport {
             signals: signals.len(),

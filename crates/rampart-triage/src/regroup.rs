@@ -57,6 +57,7 @@ impl Triage {
             )));
         }
         let now = self.now();
+        let cfg = self.settings();
         let mut conn = self.conn.lock();
         let tx = conn.transaction().ctx("begin a group split")?;
         let from =
@@ -91,8 +92,8 @@ impl Triage {
         .ctx("create a group")?;
         let to = tx.last_insert_rowid();
         move_alerts(&tx, &moved, from.id, to, actor, now, "moved to a new group")?;
-        group::recompute(&tx, &self.config, to)?;
-        group::recompute(&tx, &self.config, from.id)?;
+        group::recompute(&tx, &cfg, to)?;
+        group::recompute(&tx, &cfg, from.id)?;
         group::keep_apart(&tx, from.id, to, actor, now)?;
         let regrouped = loaded(&tx, to, from.id, moved)?;
         tx.commit().ctx("commit a group split")?;
@@ -111,6 +112,7 @@ impl Triage {
     ) -> Result<Regrouped, TriageError> {
         check_actor(actor)?;
         let now = self.now();
+        let cfg = self.settings();
         let mut conn = self.conn.lock();
         let tx = conn.transaction().ctx("begin a group unmerge")?;
         let into: Option<Option<i64>> = tx
@@ -160,8 +162,8 @@ impl Triage {
             .execute([id])
             .ctx("undo a merge")?;
         move_alerts(&tx, &back, holder.id, id, actor, now, "merge undone")?;
-        group::recompute(&tx, &self.config, id)?;
-        group::recompute(&tx, &self.config, holder.id)?;
+        group::recompute(&tx, &cfg, id)?;
+        group::recompute(&tx, &cfg, holder.id)?;
         group::keep_apart(&tx, holder.id, id, actor, now)?;
         let regrouped = loaded(&tx, id, holder.id, back)?;
         tx.commit().ctx("commit a merge undo")?;

@@ -44,7 +44,7 @@ impl Triage {
     /// [`Triage::purge_closed`] with the configured retention, from the triage clock's
     /// now; nothing when the retention is 0 (keep for ever).
     pub fn apply_retention(&self) -> Result<PurgeReport, TriageError> {
-        let days = self.config.closed_alert_retention_days;
+        let days = self.settings().closed_alert_retention_days;
         if days == 0 {
             return Ok(PurgeReport::default());
         }

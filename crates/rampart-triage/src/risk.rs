@@ -388,7 +388,7 @@ pub(crate) fn prune(
 impl Triage {
     /// Entities' risk over the window, highest first, each with its contributing rules.
     pub fn risk_scores(&self, query: &RiskQuery) -> Result<Vec<RiskScore>, TriageError> {
-        let cfg = &self.config;
+        let cfg = &*self.settings();
         let conn = self.conn.lock();
         let mut clauses: Vec<&str> = Vec::new();
         let mut args: Vec<SqlValue> = Vec::new();
