@@ -339,18 +339,7 @@ fn send_ndjson(server: &Server, lines: &[Value]) {
 #[test]
 fn several_high_rules_on_one_host_raise_one_risk_alert_in_one_group() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    high_rule(&rules, 1, "vssadmin delete", "impact");
-    high_rule(&rules, 2, "procdump", "credential-access");
-    high_rule(&rules, 3, "net group", "discovery");
-    let server = Server::start(
-        dir.path(),
-        &format!(
-            "[detection]\nrules_dirs = [\"{}\"]\nbuiltin_rules = false\nbuiltin_baselines = false\n",
-            rules.display()
-        ),
-    );
+    let server = Server::start(dir.path(), &three_high_rules(dir.path()));
     let admin = server.admin_token.clone();
     let host = unique("ws-risk-");
     send_ndjson(
@@ -484,6 +473,20 @@ fn several_high_rules_on_one_host_raise_one_risk_alert_in_one_group() {
     assert_eq!(code, 200);
 }
 
+/// Three high rules of [`high_rule`] (impact, credential access, discovery) written under
+/// `dir`, alone: the configuration that loads them.
+fn three_high_rules(dir: &Path) -> String {
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    high_rule(&rules, 1, "vssadmin delete", "impact");
+    high_rule(&rules, 2, "procdump", "credential-access");
+    high_rule(&rules, 3, "net group", "discovery");
+    format!(
+        "[detection]\nrules_dirs = [\"{}\"]\nbuiltin_rules = false\nbuiltin_baselines = false\n",
+        rules.display()
+    )
+}
+
 /// Id of the group holding alert `alert` (after merges).
 fn group_of_alert(server: &Server, token: &str, alert: i64) -> i64 {
     let (code, detail) = get(server, token, &format!("/api/v1/alerts/{alert}"), &[]);
@@ -514,18 +517,7 @@ fn alert_of(server: &Server, token: &str, n: u32, host: &str) -> i64 {
 #[test]
 fn an_analyst_undoes_a_merge_and_splits_a_group() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    high_rule(&rules, 1, "vssadmin delete", "impact");
-    high_rule(&rules, 2, "procdump", "credential-access");
-    high_rule(&rules, 3, "net group", "discovery");
-    let cfg = common::write_config(
-        dir.path(),
-        &format!(
-            "[detection]\nrules_dirs = [\"{}\"]\nbuiltin_rules = false\nbuiltin_baselines = false\n",
-            rules.display()
-        ),
-    );
+    let cfg = common::write_config(dir.path(), &three_high_rules(dir.path()));
     let viewer = create_token(&cfg, "vic", "viewer");
     let admin = create_token(&cfg, "boss", "admin");
     std::fs::write(dir.path().join("data/admin.token"), &admin).unwrap();
@@ -691,18 +683,7 @@ fn an_analyst_undoes_a_merge_and_splits_a_group() {
 #[test]
 fn triage_settings_change_on_the_running_server() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    high_rule(&rules, 1, "vssadmin delete", "impact");
-    high_rule(&rules, 2, "procdump", "credential-access");
-    high_rule(&rules, 3, "net group", "discovery");
-    let cfg = common::write_config(
-        dir.path(),
-        &format!(
-            "[detection]\nrules_dirs = [\"{}\"]\nbuiltin_rules = false\nbuiltin_baselines = false\n",
-            rules.display()
-        ),
-    );
+    let cfg = common::write_config(dir.path(), &three_high_rules(dir.path()));
     let analyst = create_token(&cfg, "ann", "analyst");
     let engineer = create_token(&cfg, "eng", "soc_engineer");
     let admin = create_token(&cfg, "boss", "admin");

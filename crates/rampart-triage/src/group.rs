@@ -800,15 +800,7 @@ mod tests {
         let [a1, a2] = first.created[..] else {
             panic!("two alerts: {first:?}")
         };
-        let group_of = |alert: i64| {
-            triage
-                .get(alert, None)
-                .expect("get")
-                .expect("alert")
-                .alert
-                .group_id
-                .expect("grouped")
-        };
+        let group_of = |alert: i64| crate::testutil::group_of(&triage, alert);
         let (g1, g2) = (group_of(a1), group_of(a2));
         assert_ne!(g1, g2);
         let third = triage

@@ -135,6 +135,17 @@ pub(crate) mod testutil {
         Timestamp::from_secs(1_700_000_000 + secs)
     }
 
+    /// The group alert `alert` is in now.
+    pub fn group_of(triage: &Triage, alert: i64) -> i64 {
+        triage
+            .get(alert, None)
+            .expect("get")
+            .expect("alert")
+            .alert
+            .group_id
+            .expect("grouped")
+    }
+
     /// A deterministic event id for `n`.
     pub fn event_id(n: i64) -> rampart_model::EventId {
         format!("00000000-0000-7000-8000-{:012x}", n.unsigned_abs())

@@ -227,17 +227,7 @@ fn loaded(
 mod tests {
     use super::*;
     use crate::Level;
-    use crate::testutil::{at, detection, open};
-
-    fn group_of(triage: &Triage, alert: i64) -> i64 {
-        triage
-            .get(alert, None)
-            .expect("get")
-            .expect("alert")
-            .alert
-            .group_id
-            .expect("grouped")
-    }
+    use crate::testutil::{at, detection, group_of, open};
 
     fn rules_of(triage: &Triage, group: i64) -> Vec<String> {
         let detail = triage.group(group, None).expect("group").expect("exists");
