@@ -152,6 +152,9 @@ impl Triage {
                 "settings change: expected a JSON object of the settings to change".into(),
             ));
         }
+        // The connection is held from the read to the swap, so two changes made at once
+        // both count: the second applies over the first.
+        let conn = self.conn.lock();
         let mut merged = serde_json::to_value(&*self.settings())
             .map_err(|e| TriageError::Invalid(format!("settings: {e}")))?;
         merge_patch(&mut merged, patch);
@@ -163,7 +166,9 @@ impl Triage {
         })?;
         let text = serde_json::to_string(&next)
             .map_err(|e| TriageError::Invalid(format!("settings: {e}")))?;
-        self.record_change(actor, reason, Some(&text), next)
+        self.record_change(&conn, actor, reason, Some(&text), next)?;
+        drop(conn);
+        self.settings_state()
     }
 
     /// Go back to the configuration file's `[triage]` settings.
@@ -173,31 +178,33 @@ impl Triage {
         reason: Option<&str>,
     ) -> Result<SettingsState, TriageError> {
         check_actor(actor)?;
-        self.record_change(actor, reason, None, self.file_config.clone())
+        let conn = self.conn.lock();
+        self.record_change(&conn, actor, reason, None, self.file_config.clone())?;
+        drop(conn);
+        self.settings_state()
     }
 
+    /// Record a change on `conn` (the locked connection) and put `next` in force.
     fn record_change(
         &self,
+        conn: &Connection,
         actor: &str,
         reason: Option<&str>,
         text: Option<&str>,
         next: TriageConfig,
-    ) -> Result<SettingsState, TriageError> {
+    ) -> Result<(), TriageError> {
         let now = self.now();
-        {
-            let conn = self.conn.lock();
-            conn.prepare_cached(
-                "INSERT INTO settings_changes (time, actor, reason, settings) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .ctx("prepare a settings change")?
-            .execute(params![now.0, actor, clean_note(reason), text])
-            .ctx("record a settings change")?;
-            // Swapped while the connection is held: a batch sees the old settings or the
-            // new ones, never a change recorded but not in force.
-            *self.config.write() = Arc::new(next);
-        }
+        conn.prepare_cached(
+            "INSERT INTO settings_changes (time, actor, reason, settings) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .ctx("prepare a settings change")?
+        .execute(params![now.0, actor, clean_note(reason), text])
+        .ctx("record a settings change")?;
+        // Swapped while the connection is held: a batch sees the old settings or the new
+        // ones, never a change recorded but not in force.
+        *self.config.write() = Arc::new(next);
         tracing::info!(actor, "triage settings changed");
-        self.settings_state()
+        Ok(())
     }
 }
 
