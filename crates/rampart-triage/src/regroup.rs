@@ -147,7 +147,8 @@ impl Triage {
             .ctx("read a merged group's alerts")?;
         if back.is_empty() {
             return Err(TriageError::Conflict(format!(
-                "none of the alerts group {id} brought are left in group {}: nothing to send back",
+                "none of the alerts group {id} brought are left in group {} (moved since, or merged \
+                 before alerts recorded their first group): nothing to send back",
                 holder.id
             )));
         }
