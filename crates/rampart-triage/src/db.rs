@@ -26,7 +26,7 @@ use crate::error::SqlContext;
 /// Step 7 keeps the settings changed through the API, each change a row (who, when, why,
 /// the whole settings; none when reset to the configuration file's): the last row is the
 /// settings in force.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE alerts (
     id INTEGER PRIMARY KEY,

@@ -418,6 +418,46 @@ mod tests {
     }
 
     #[test]
+    fn groups_merged_before_the_upgrade_can_be_split_but_not_unmerged() {
+        // A version-5 file (before alerts recorded their first group): group 8 was merged
+        // into group 7, which holds alerts 1 and 2 (2 came with group 8).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("triage.db");
+        {
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            for step in &crate::db::MIGRATIONS[..5] {
+                conn.execute_batch(step).expect("old schema");
+            }
+            conn.pragma_update(None, "user_version", 5).expect("mark");
+            conn.execute_batch(
+                "INSERT INTO alert_groups (id, tenant, title, first_seen, last_seen, max_level, \
+                 max_priority, alert_count, tactics, created, merged_into) VALUES \
+                 (7, 'default', 'r1 title on ws01', 0, 60, 3, 60, 2, '[]', 0, NULL), \
+                 (8, 'default', 'r2 title on ws02', 60, 60, 2, 40, 0, '[]', 0, 7);
+                 INSERT INTO alerts (id, tenant, source, rule_id, rule_title, level, priority, \
+                 risk, tags, entities, dedup_key, status, group_id, count, first_seen, last_seen, \
+                 created, updated, event_ids, summary, fields) VALUES \
+                 (1, 'default', 'detection', 'r1', 'r1 title', 3, 60, 40, '[]', \
+                  '{\"host\":\"ws01\",\"user\":\"alice\"}', 'k1', 'new', 7, 1, 0, 0, 0, 0, '[]', '', '{}'), \
+                 (2, 'default', 'detection', 'r2', 'r2 title', 2, 40, 20, '[]', \
+                  '{\"host\":\"ws02\",\"user\":\"alice\"}', 'k2', 'new', 7, 1, 60, 60, 60, 60, '[]', '', '{}');",
+            )
+            .expect("data");
+        }
+        let triage = Triage::open(&path, Default::default()).expect("migrate");
+        let err = triage
+            .unmerge_group(8, None, "ann")
+            .expect_err("unknown origin");
+        assert!(err.to_string().contains("merged before"), "{err}");
+        let split = triage
+            .split_group(7, None, "ann", &[2], None)
+            .expect("split");
+        assert_eq!(split.group.title, "r2 title on ws02");
+        assert_eq!((split.from.alert_count, split.group.alert_count), (1, 1));
+        assert_eq!(group_of(&triage, 2), split.group.id);
+    }
+
+    #[test]
     fn a_merge_whose_alerts_are_all_the_group_holds_is_not_undone() {
         let (_dir, triage) = open(Default::default());
         let first = triage
