@@ -358,27 +358,6 @@ mod tests {
     }
 
     #[test]
-    fn every_detection_route_is_in_the_openapi_document() {
-        let spec: Value =
-            serde_json::from_str(include_str!("../openapi.json")).expect("valid openapi json");
-        for (path, method) in [
-            ("/api/v1/detections", "get"),
-            ("/api/v1/detections/counts", "get"),
-            ("/api/v1/detections/{id}", "get"),
-            ("/api/v1/rules", "get"),
-            ("/api/v1/rules/diagnostics", "get"),
-            ("/api/v1/rules/reload", "post"),
-            ("/api/v1/rules/{id}/enable", "post"),
-            ("/api/v1/rules/{id}/disable", "post"),
-        ] {
-            assert!(
-                spec["paths"][path][method].is_object(),
-                "{method} {path} missing"
-            );
-        }
-    }
-
-    #[test]
     fn reason_comes_from_body_or_query() {
         let q = |r: Option<&str>| ReasonParams {
             reason: r.map(str::to_owned),

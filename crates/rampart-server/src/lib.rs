@@ -166,3 +166,66 @@ fn truncate(s: &str, max: usize) -> String {
     }
     format!("{}…", &s[..end])
 }
+
+#[cfg(test)]
+mod tests {
+    /// The (path, method) pairs a module's `routes()` declares, read from its source, so
+    /// that a route added without its OpenAPI entry fails the test below.
+    fn declared_routes(source: &str) -> Vec<(String, String)> {
+        let start = source.find("pub fn routes()").expect("a routes() function");
+        let body = &source[start..];
+        let body = &body[..body.find("\n}\n").expect("end of routes()")];
+        let mut out = Vec::new();
+        for call in body.split(".route(").skip(1) {
+            let mut quoted = call.split('"');
+            let path = quoted.nth(1).expect("a route path").to_owned();
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let token = format!("{method}(");
+                let declared = call.match_indices(&token).any(|(i, _)| {
+                    !call[..i]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                });
+                if declared {
+                    out.push((path.clone(), method.to_owned()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_api_route_is_in_the_openapi_document() {
+        let spec: serde_json::Value =
+            serde_json::from_str(include_str!("../openapi.json")).expect("valid openapi json");
+        let sources = [
+            include_str!("alerts.rs"),
+            include_str!("api.rs"),
+            include_str!("detections.rs"),
+            include_str!("intel.rs"),
+        ];
+        let routes: Vec<(String, String)> =
+            sources.iter().flat_map(|s| declared_routes(s)).collect();
+        // The reader sees every module's routes, including the ones added last.
+        for expected in [
+            ("/api/v1/alert-groups/{id}/split", "post"),
+            ("/api/v1/triage/settings", "put"),
+            ("/api/v1/suppressions/{id}", "delete"),
+            ("/api/v1/intel/feeds", "post"),
+            ("/api/v1/retention/run", "post"),
+        ] {
+            assert!(
+                routes.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+                "{expected:?} not read from the sources: {routes:?}"
+            );
+        }
+        assert!(routes.len() > 40, "{routes:?}");
+        for (path, method) in &routes {
+            assert!(
+                spec["paths"][path.as_str()][method.as_str()].is_object(),
+                "{method} {path} is served but not in openapi.json"
+            );
+        }
+    }
+}
