@@ -480,3 +480,156 @@ mod tests {
         assert_eq!(rules_of(&triage, g2), ["r1"]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Grouping, merges, splits and undone merges in any order keep the groups consistent.
+
+    use super::*;
+    use crate::Level;
+    use crate::testutil::{at, detection, open};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A detection of rule `r` on host `h` for user `u`, `dt` seconds after the last.
+        Signal { r: u8, h: u8, u: u8, dt: u16 },
+        /// Split the `g`-th live group: move the alerts picked by the bits of `mask`.
+        Split { g: u8, mask: u8 },
+        /// Undo the merge of the `g`-th merged group.
+        Unmerge { g: u8 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..4u8, 0..3u8, 0..3u8, 0..900u16).prop_map(|(r, h, u, dt)| Op::Signal { r, h, u, dt }),
+            1 => (0..8u8, 1..255u8).prop_map(|(g, mask)| Op::Split { g, mask }),
+            1 => (0..8u8).prop_map(|g| Op::Unmerge { g }),
+        ]
+    }
+
+    fn ids(conn: &Connection, sql: &str) -> Vec<i64> {
+        conn.prepare(sql)
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    /// Where a group's alerts are now: itself, or the group it was merged into.
+    fn resolve(conn: &Connection, id: i64) -> i64 {
+        conn.query_row(
+            "SELECT COALESCE(merged_into, id) FROM alert_groups WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .expect("group")
+    }
+
+    fn check(triage: &Triage) {
+        let conn = triage.conn.lock();
+        // Every live group holds alerts, and its count is theirs.
+        for g in ids(
+            &conn,
+            "SELECT id FROM alert_groups WHERE merged_into IS NULL",
+        ) {
+            let (count, held): (i64, i64) = conn
+                .query_row(
+                    "SELECT alert_count, (SELECT COUNT(*) FROM alerts WHERE group_id = ?1) \
+                     FROM alert_groups WHERE id = ?1",
+                    [g],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .expect("group");
+            assert!(held >= 1, "live group {g} is empty");
+            assert_eq!(count, held, "group {g}'s count");
+        }
+        // A merged group points at a live one and holds nothing.
+        for g in ids(
+            &conn,
+            "SELECT id FROM alert_groups WHERE merged_into IS NOT NULL",
+        ) {
+            let into = resolve(&conn, g);
+            assert_eq!(
+                resolve(&conn, into),
+                into,
+                "group {g} points at a merged group"
+            );
+            let held: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM alerts WHERE group_id = ?1",
+                    [g],
+                    |r| r.get(0),
+                )
+                .expect("count");
+            assert_eq!(held, 0, "merged group {g} holds alerts");
+        }
+        // Every alert is in a live group: its first group, or where that was merged.
+        for a in ids(&conn, "SELECT id FROM alerts") {
+            let (group, origin): (i64, i64) = conn
+                .query_row(
+                    "SELECT group_id, origin_group FROM alerts WHERE id = ?1",
+                    [a],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .expect("alert");
+            assert_eq!(resolve(&conn, group), group, "alert {a} in a merged group");
+            assert_eq!(
+                resolve(&conn, origin),
+                group,
+                "alert {a} away from its origin"
+            );
+        }
+        // Groups an analyst separated are never together again.
+        let pairs: Vec<(i64, i64)> = conn
+            .prepare("SELECT a, b FROM groups_apart")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        for (x, y) in pairs {
+            assert_ne!(
+                resolve(&conn, x),
+                resolve(&conn, y),
+                "{x} and {y} were joined again"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(120))]
+        #[test]
+        fn regrouping_in_any_order_keeps_groups_consistent(ops in proptest::collection::vec(op(), 1..40)) {
+            let (_dir, triage) = open(Default::default());
+            let mut time = 0i64;
+            for op in ops {
+                match op {
+                    Op::Signal { r, h, u, dt } => {
+                        time += i64::from(dt);
+                        let signal = detection(&format!("r{r}"), Level::Medium, at(time), &format!("ws{h}"), &format!("user{u}"));
+                        triage.process(vec![signal]).expect("process");
+                    }
+                    Op::Split { g, mask } => {
+                        let live = ids(&triage.conn.lock(), "SELECT id FROM alert_groups WHERE merged_into IS NULL ORDER BY id");
+                        let Some(&group) = live.get(usize::from(g) % live.len().max(1)) else { continue };
+                        let alerts = ids(&triage.conn.lock(), &format!("SELECT id FROM alerts WHERE group_id = {group} ORDER BY id"));
+                        let picked: Vec<i64> = alerts.iter().enumerate().filter(|(i, _)| mask & (1 << (i % 8)) != 0).map(|(_, a)| *a).collect();
+                        let result = triage.split_group(group, None, "ann", &picked, None);
+                        // Refused exactly when nothing or everything would move.
+                        prop_assert_eq!(result.is_err(), picked.is_empty() || picked.len() == alerts.len(), "{:?}", result);
+                    }
+                    Op::Unmerge { g } => {
+                        let merged = ids(&triage.conn.lock(), "SELECT id FROM alert_groups WHERE merged_into IS NOT NULL ORDER BY id");
+                        let Some(&group) = merged.get(usize::from(g) % merged.len().max(1)) else { continue };
+                        // Refusals (nothing to send back, or all the other holds) are fine;
+                        // the invariants must hold either way.
+                        let _ = triage.unmerge_group(group, None, "ann");
+                    }
+                }
+                check(&triage);
+            }
+        }
+    }
+}
