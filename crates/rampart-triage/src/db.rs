@@ -23,7 +23,12 @@ use crate::error::SqlContext;
 /// sending those alerts back; groups an analyst separated are recorded as kept apart, so
 /// a later alert related to both does not join them again.
 ///
-/// Step 7 keeps the settings changed through the API, each change a row (who, when, why,
+/// Step 7 keeps, per entity and rule, the rule's risk and latest sighting (`risk_rules`),
+/// so an entity's score (one rule counted once) reads its rules, not every risk event in
+/// the window: on a host with thousands of alerts a day the per-signal score had become
+/// the whole cost of triage.
+///
+/// Step 8 keeps the settings changed through the API, each change a row (who, when, why,
 /// the whole settings; none when reset to the configuration file's): the last row is the
 /// settings in force.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -187,6 +192,21 @@ CREATE TABLE groups_apart (
     PRIMARY KEY (a, b)
 ) WITHOUT ROWID;
 CREATE INDEX groups_apart_b ON groups_apart(b);
+"#,
+    r#"
+CREATE TABLE risk_rules (
+    tenant TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    risk INTEGER NOT NULL,
+    last_time INTEGER NOT NULL,
+    PRIMARY KEY (tenant, kind, value, rule_id)
+) WITHOUT ROWID;
+INSERT INTO risk_rules (tenant, kind, value, rule_id, risk, last_time)
+    SELECT tenant, kind, value, rule_id, MAX(risk), MAX(time) FROM risk_events
+    GROUP BY tenant, kind, value, rule_id;
+CREATE INDEX risk_rules_time ON risk_rules(last_time);
 "#,
     r#"
 CREATE TABLE settings_changes (

@@ -82,17 +82,31 @@ fn score(
     value: &str,
     at: Timestamp,
 ) -> Result<u32, TriageError> {
-    let agg = if cfg.risk.distinct_rules {
-        "MAX"
-    } else {
-        "SUM"
-    };
-    let sql = format!(
-        "SELECT COALESCE(SUM(r), 0) FROM (SELECT {agg}(risk) r FROM risk_events \
-         WHERE tenant = ?1 AND kind = ?2 AND value = ?3 AND time > ?4 AND time <= ?5 GROUP BY rule_id)"
-    );
+    if cfg.risk.distinct_rules {
+        // One row per rule of the entity: its risk over the current run of sightings and
+        // the latest one (see `record_rule`).
+        let sum: i64 = conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(risk), 0) FROM risk_rules \
+                 WHERE tenant = ?1 AND kind = ?2 AND value = ?3 AND last_time > ?4",
+            )
+            .ctx("prepare a risk sum")?
+            .query_row(
+                params![
+                    tenant,
+                    kind.as_str(),
+                    value,
+                    at.0.saturating_sub(nanos(cfg.risk.window_secs))
+                ],
+                |r| r.get(0),
+            )
+            .ctx("sum risk")?;
+        return Ok(u32::try_from(sum.max(0)).unwrap_or(u32::MAX));
+    }
+    let sql = "SELECT COALESCE(SUM(risk), 0) FROM risk_events \
+         WHERE tenant = ?1 AND kind = ?2 AND value = ?3 AND time > ?4 AND time <= ?5";
     let sum: i64 = conn
-        .prepare_cached(&sql)
+        .prepare_cached(sql)
         .ctx("prepare a risk sum")?
         .query_row(
             params![
@@ -194,11 +208,46 @@ pub(crate) fn accumulate(
             tags
         ])
         .ctx("record risk")?;
+        record_rule(conn, cfg, signal, kind, value, risk)?;
         let after = score(conn, cfg, &signal.tenant, kind, value, signal.time)?;
         if after >= cfg.risk.threshold && after > before {
             raise(conn, cfg, signal, kind, value, after, now, report)?;
         }
     }
+    Ok(())
+}
+
+/// Keep the entity's row for the signal's rule: the latest sighting, and the rule's highest
+/// risk since its sightings last had a gap of a whole window (before that gap they no
+/// longer count). With one risk per rule, as configured, that is exactly the rule's part in
+/// the score; a rule whose risk varies counts its highest in the current run.
+fn record_rule(
+    conn: &Connection,
+    cfg: &TriageConfig,
+    signal: &Signal,
+    kind: EntityKind,
+    value: &str,
+    risk: u32,
+) -> Result<(), TriageError> {
+    conn.prepare_cached(
+        "INSERT INTO risk_rules (tenant, kind, value, rule_id, risk, last_time) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (tenant, kind, value, rule_id) DO UPDATE SET \
+         risk = CASE WHEN risk_rules.last_time <= ?7 THEN excluded.risk \
+         ELSE MAX(risk_rules.risk, excluded.risk) END, \
+         last_time = MAX(risk_rules.last_time, excluded.last_time)",
+    )
+    .ctx("prepare a rule risk update")?
+    .execute(params![
+        signal.tenant,
+        kind.as_str(),
+        value,
+        signal.rule_id,
+        risk,
+        signal.time.0,
+        signal.time.0.saturating_sub(nanos(cfg.risk.window_secs))
+    ])
+    .ctx("record a rule's risk")?;
     Ok(())
 }
 
@@ -382,6 +431,10 @@ pub(crate) fn prune(
         .ctx("prepare a risk prune")?
         .execute([before])
         .ctx("prune old risk")?;
+    conn.prepare_cached("DELETE FROM risk_rules WHERE last_time < ?1")
+        .ctx("prepare a rule risk prune")?
+        .execute([before])
+        .ctx("prune old rule risk")?;
     Ok(())
 }
 
@@ -595,6 +648,36 @@ mod tests {
             })
             .expect("risk");
         assert_eq!(host[0].score, 70);
+    }
+
+    #[test]
+    fn a_rule_seen_again_after_a_whole_window_counts_afresh() {
+        let (_dir, triage) = open(Default::default());
+        let hour = 3600;
+        let on_host = |rule: &str, t: i64, risk: u32| {
+            detection(rule, Level::Medium, at(t), "ws01", "system").with_risk(risk)
+        };
+        // r1 at 90, then nothing from r1 for 25 h (the window is 24 h), then r1 at 20 and
+        // r2 at 70: 90 no longer counts, so the host stands at 90, under the threshold.
+        triage.process(vec![on_host("r1", 0, 90)]).expect("process");
+        let report = triage
+            .process(vec![
+                on_host("r1", 25 * hour, 20),
+                on_host("r2", 26 * hour, 70),
+            ])
+            .expect("process");
+        assert!(report.risk_alerts.is_empty(), "{report:?}");
+        // Within the window the rule's highest counts: r1 at 50 makes 50 + 70 = 120.
+        let report = triage
+            .process(vec![on_host("r1", 27 * hour, 50)])
+            .expect("process");
+        assert_eq!(report.risk_alerts.len(), 1, "{report:?}");
+        let alert = triage
+            .get(report.risk_alerts[0], None)
+            .expect("get")
+            .expect("exists")
+            .alert;
+        assert_eq!(alert.risk, 120);
     }
 
     #[test]
