@@ -23,14 +23,14 @@ use crate::error::SqlContext;
 /// sending those alerts back; groups an analyst separated are recorded as kept apart, so
 /// a later alert related to both does not join them again.
 ///
-/// Step 7 keeps, per entity and rule, the rule's risk and latest sighting (`risk_rules`),
+/// Step 7 keeps the settings changed through the API, each change a row (who, when, why,
+/// the whole settings; none when reset to the configuration file's): the last row is the
+/// settings in force.
+///
+/// Step 8 keeps, per entity and rule, the rule's risk and latest sighting (`risk_rules`),
 /// so an entity's score (one rule counted once) reads its rules, not every risk event in
 /// the window: on a host with thousands of alerts a day the per-signal score had become
 /// the whole cost of triage.
-///
-/// Step 8 keeps the settings changed through the API, each change a row (who, when, why,
-/// the whole settings; none when reset to the configuration file's): the last row is the
-/// settings in force.
 pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE alerts (
@@ -194,6 +194,15 @@ CREATE TABLE groups_apart (
 CREATE INDEX groups_apart_b ON groups_apart(b);
 "#,
     r#"
+CREATE TABLE settings_changes (
+    id INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT,
+    settings TEXT
+);
+"#,
+    r#"
 CREATE TABLE risk_rules (
     tenant TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -207,15 +216,6 @@ INSERT INTO risk_rules (tenant, kind, value, rule_id, risk, last_time)
     SELECT tenant, kind, value, rule_id, MAX(risk), MAX(time) FROM risk_events
     GROUP BY tenant, kind, value, rule_id;
 CREATE INDEX risk_rules_time ON risk_rules(last_time);
-"#,
-    r#"
-CREATE TABLE settings_changes (
-    id INTEGER PRIMARY KEY,
-    time INTEGER NOT NULL,
-    actor TEXT NOT NULL,
-    reason TEXT,
-    settings TEXT
-);
 "#,
 ];
 
@@ -339,6 +339,38 @@ mod tests {
                 "run {i}"
             );
         }
+    }
+
+    #[test]
+    fn risk_recorded_before_the_rule_table_is_carried_into_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("triage.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            for step in &MIGRATIONS[..7] {
+                conn.execute_batch(step).expect("old schema");
+            }
+            conn.pragma_update(None, "user_version", 7).expect("mark");
+            conn.execute_batch(
+                "INSERT INTO risk_events (tenant, kind, value, rule_id, rule_title, risk, time) VALUES \
+                 ('default', 'host', 'ws01', 'r1', 'R1', 40, 100), \
+                 ('default', 'host', 'ws01', 'r1', 'R1', 60, 50), \
+                 ('default', 'host', 'ws01', 'r2', 'R2', 15, 70);",
+            )
+            .expect("data");
+        }
+        let conn = open(&path).expect("migrate");
+        let rows: Vec<(String, i64, i64)> = conn
+            .prepare("SELECT rule_id, risk, last_time FROM risk_rules ORDER BY rule_id")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            [("r1".to_owned(), 60, 100), ("r2".to_owned(), 15, 70)]
+        );
     }
 
     #[test]
