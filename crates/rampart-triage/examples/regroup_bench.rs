@@ -64,6 +64,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|a| a.id)
         .collect();
     let start = Instant::now();
+    let scores = triage.risk_scores(&Default::default())?;
+    let risk_secs = start.elapsed().as_secs_f64();
+    let start = Instant::now();
     let split = triage.split_group(group, None, "bench", &some, None)?;
     let split_secs = start.elapsed().as_secs_f64();
     // A second incident on ws02 merged into the large one by an alert related to both.
@@ -90,6 +93,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "group of {} alerts; triage batch of 500 signals (median) {:.1} ms = 1.00x",
         split.from.alert_count + split.group.alert_count,
         batch * 1e3
+    );
+    println!(
+        "risk scores list ({} entities): {:.1} ms = {:.2}x a batch",
+        scores.len(),
+        risk_secs * 1e3,
+        risk_secs / batch
     );
     println!(
         "split 10 alerts out:            {:.1} ms = {:.2}x a batch",
