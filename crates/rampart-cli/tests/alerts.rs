@@ -675,6 +675,22 @@ fn an_analyst_undoes_a_merge_and_splits_a_group() {
             .contains(&format!("/api/v1/alert-groups/{g2}/split")),
         "{audit}"
     );
+    let records = audit["records"]
+        .as_array()
+        .or_else(|| audit.as_array())
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert!(
+        records.iter().any(|r| r["action"] == "alert_group.split"
+            && r["actor"] == "boss"
+            && r["detail"] == format!("alerts {a3} from group {g2} to group {g3}")),
+        "{audit}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["action"] == "alert_group.unmerge" && r["target"] == g1.to_string()),
+        "{audit}"
+    );
 }
 
 /// The fatigue controls are tuned on the running server, no restart: risk alerts turned
@@ -764,6 +780,28 @@ fn triage_settings_change_on_the_running_server() {
     );
     assert_eq!(history[1]["settings"]["risk"]["enabled"], false, "{state}");
     assert!(history[0]["settings"].is_null(), "the reset: {state}");
+    // The audit trail says what was changed, by whom and why.
+    let (_, audit) = get(&server, &admin, "/api/v1/audit", &[]);
+    let records = audit["records"]
+        .as_array()
+        .or_else(|| audit.as_array())
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["action"] == "triage.settings.change"
+                && r["actor"] == "eng"
+                && r["detail"].as_str().is_some_and(
+                    |d| d.contains("\"enabled\":false") && d.contains("risk reviewed weekly")
+                )),
+        "{audit}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["action"] == "triage.settings.reset"),
+        "{audit}"
+    );
 }
 
 fn restart(dir: &Path, config: PathBuf) -> Server {

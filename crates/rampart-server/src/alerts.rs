@@ -429,7 +429,34 @@ async fn split_group(
     let regrouped =
         blocking(move || t.split_group(id, tenant.as_deref(), &actor, &alerts, b.title.as_deref()))
             .await?;
+    audit_regroup(&state, &principal, "alert_group.split", id, &regrouped);
     Ok(Json(json!(regrouped)))
+}
+
+/// The audit record of a split or an undone merge: which alerts went from where to where.
+fn audit_regroup(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    id: i64,
+    r: &rampart_triage::Regrouped,
+) {
+    let moved: Vec<String> = r.moved.iter().map(i64::to_string).collect();
+    state.audit.record(&AuditRecord {
+        time: audit::now_rfc3339(),
+        actor: principal.name.clone(),
+        role: Some(format!("{:?}", principal.role)),
+        action: action.into(),
+        target: id.to_string(),
+        outcome: "ok".into(),
+        detail: Some(format!(
+            "alerts {} from group {} to group {}",
+            moved.join(","),
+            r.from.id,
+            r.group.id
+        )),
+        peer: None,
+    });
 }
 
 /// `POST /api/v1/alert-groups/{id}/unmerge`: undo the merge of group `id` into another;
@@ -445,6 +472,7 @@ async fn unmerge_group(
     let tenant = principal.tenant_scope(None)?;
     let actor = principal.name.clone();
     let regrouped = blocking(move || t.unmerge_group(id, tenant.as_deref(), &actor)).await?;
+    audit_regroup(&state, &principal, "alert_group.unmerge", id, &regrouped);
     Ok(Json(json!(regrouped)))
 }
 
@@ -771,7 +799,7 @@ async fn change_settings(
     Extension(principal): Extension<Principal>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require(Permission::TriageSettingsAdmin)?;
+    principal.require_global(Permission::TriageSettingsAdmin, "the triage settings")?;
     let b: SettingsBody = body(
         &bytes,
         "{\"settings\": {\"risk\": {\"threshold\": 150}}, \"reason\": \"…\"}",
@@ -783,8 +811,39 @@ async fn change_settings(
     })?;
     let t = triage(&state)?;
     let actor = principal.name.clone();
-    let state = blocking(move || t.update_settings(&patch, &actor, b.reason.as_deref())).await?;
-    Ok(Json(json!(state)))
+    let detail = format!(
+        "{patch}{}",
+        b.reason
+            .as_deref()
+            .map(|r| format!(" (reason: {r})"))
+            .unwrap_or_default()
+    );
+    let settings = blocking(move || t.update_settings(&patch, &actor, b.reason.as_deref())).await?;
+    audit_settings(&state, &principal, "triage.settings.change", detail);
+    Ok(Json(json!(settings)))
+}
+
+/// The audit record of a settings change: the change itself and why.
+fn audit_settings(state: &AppState, principal: &Principal, action: &str, detail: String) {
+    let mut detail = detail;
+    if detail.len() > 2048 {
+        let mut end = 2048;
+        while !detail.is_char_boundary(end) {
+            end -= 1;
+        }
+        detail.truncate(end);
+        detail.push('…');
+    }
+    state.audit.record(&AuditRecord {
+        time: audit::now_rfc3339(),
+        actor: principal.name.clone(),
+        role: Some(format!("{:?}", principal.role)),
+        action: action.into(),
+        target: "triage settings".into(),
+        outcome: "ok".into(),
+        detail: Some(detail),
+        peer: None,
+    });
 }
 
 /// The body of `POST /api/v1/triage/settings/reset`.
@@ -800,12 +859,20 @@ async fn reset_settings(
     Extension(principal): Extension<Principal>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require(Permission::TriageSettingsAdmin)?;
+    principal.require_global(Permission::TriageSettingsAdmin, "the triage settings")?;
     let b: ReasonBody = body(&bytes, "{\"reason\": \"…\"}")?;
     let t = triage(&state)?;
     let actor = principal.name.clone();
-    let state = blocking(move || t.reset_settings(&actor, b.reason.as_deref())).await?;
-    Ok(Json(json!(state)))
+    let detail = format!(
+        "back to the configuration file{}",
+        b.reason
+            .as_deref()
+            .map(|r| format!(" (reason: {r})"))
+            .unwrap_or_default()
+    );
+    let settings = blocking(move || t.reset_settings(&actor, b.reason.as_deref())).await?;
+    audit_settings(&state, &principal, "triage.settings.reset", detail);
+    Ok(Json(json!(settings)))
 }
 
 #[cfg(test)]
@@ -837,15 +904,16 @@ mod tests {
                 .expect("store"),
         );
         let tokens: Vec<ApiTokenConfig> = [
-            ("viewer", Role::Viewer),
-            ("analyst", Role::Analyst),
-            ("engineer", Role::SocEngineer),
+            ("viewer", Role::Viewer, None),
+            ("analyst", Role::Analyst, None),
+            ("engineer", Role::SocEngineer, None),
+            ("acme-engineer", Role::SocEngineer, Some("acme")),
         ]
         .into_iter()
-        .map(|(name, role)| ApiTokenConfig {
+        .map(|(name, role, tenant)| ApiTokenConfig {
             name: name.into(),
             role,
-            tenant: None,
+            tenant: tenant.map(str::to_owned),
             sha256: sha256_hex(name),
         })
         .collect();
@@ -1002,6 +1070,21 @@ mod tests {
                 "/api/v1/triage/settings".into(),
                 json!({"settings": {"risk": {"threshold": "high"}}}),
                 StatusCode::BAD_REQUEST,
+            ),
+            // The settings are every tenant's: a token bound to one may not change them.
+            (
+                "acme-engineer",
+                Method::PUT,
+                "/api/v1/triage/settings".into(),
+                json!({"settings": {"risk": {"threshold": 150}}}),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "acme-engineer",
+                Method::POST,
+                "/api/v1/triage/settings/reset".into(),
+                Value::Null,
+                StatusCode::FORBIDDEN,
             ),
             (
                 "engineer",

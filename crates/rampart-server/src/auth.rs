@@ -134,6 +134,8 @@ pub enum AuthError {
     Invalid,
     #[error("role '{role:?}' may not {permission:?}")]
     Forbidden { role: Role, permission: Permission },
+    #[error("a token bound to tenant '{tenant}' may not change {what}, which every tenant shares")]
+    TenantBound { tenant: String, what: &'static str },
     #[error("token '{name}' has an invalid sha256: {reason}")]
     BadConfig { name: String, reason: String },
 }
@@ -147,6 +149,23 @@ impl Principal {
                 role: self.role,
                 permission,
             })
+        }
+    }
+
+    /// `permission`, for a change to `what`, which every tenant shares: refused to tokens
+    /// bound to one tenant.
+    pub fn require_global(
+        &self,
+        permission: Permission,
+        what: &'static str,
+    ) -> Result<(), AuthError> {
+        self.require(permission)?;
+        match &self.tenant {
+            Some(tenant) => Err(AuthError::TenantBound {
+                tenant: tenant.clone(),
+                what,
+            }),
+            None => Ok(()),
         }
     }
 
@@ -301,6 +320,32 @@ mod tests {
         let p = auth.authenticate(&secret).expect("valid");
         assert_eq!(p.tenant_scope(None).expect("own"), Some("acme".into()));
         assert!(p.tenant_scope(Some("other".into())).is_err());
+    }
+
+    #[test]
+    fn changes_shared_by_every_tenant_need_a_token_bound_to_none() {
+        let principal = |role, tenant: Option<&str>| Principal {
+            name: "p".into(),
+            role,
+            tenant: tenant.map(str::to_owned),
+        };
+        let what = "the detection rules";
+        assert!(
+            principal(Role::SocEngineer, None)
+                .require_global(Permission::RulesAdmin, what)
+                .is_ok()
+        );
+        let err = principal(Role::SocEngineer, Some("acme"))
+            .require_global(Permission::RulesAdmin, what)
+            .expect_err("tenant-bound");
+        assert!(
+            matches!(err, AuthError::TenantBound { .. }) && err.to_string().contains("acme"),
+            "{err}"
+        );
+        assert!(matches!(
+            principal(Role::Viewer, None).require_global(Permission::RulesAdmin, what),
+            Err(AuthError::Forbidden { .. })
+        ));
     }
 
     #[test]

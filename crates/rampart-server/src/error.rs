@@ -70,7 +70,7 @@ impl IntoResponse for ApiError {
             ApiError::Auth(AuthError::Invalid) => {
                 (StatusCode::UNAUTHORIZED, json!({"error": "invalid token"}))
             }
-            ApiError::Auth(e @ AuthError::Forbidden { .. }) => {
+            ApiError::Auth(e @ (AuthError::Forbidden { .. } | AuthError::TenantBound { .. })) => {
                 (StatusCode::FORBIDDEN, json!({"error": e.to_string()}))
             }
             ApiError::Auth(AuthError::BadConfig { .. }) | ApiError::Internal(_) => {

@@ -172,7 +172,10 @@ async fn import(
     Query(p): Query<ImportParams>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require(Permission::IntelAdmin)?;
+    principal.require_global(
+        Permission::IntelAdmin,
+        "the threat-intel indicators, feeds and allow-list",
+    )?;
     let svc = service(&state)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("empty import document".into()));
@@ -216,7 +219,10 @@ async fn add_feed(
     Extension(principal): Extension<Principal>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require(Permission::IntelAdmin)?;
+    principal.require_global(
+        Permission::IntelAdmin,
+        "the threat-intel indicators, feeds and allow-list",
+    )?;
     let svc = service(&state)?;
     let entry: FeedEntry = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid feed: {e}")))?;
@@ -244,7 +250,10 @@ async fn remove_feed(
     Path(name): Path<String>,
     Query(p): Query<RemoveParams>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require(Permission::IntelAdmin)?;
+    principal.require_global(
+        Permission::IntelAdmin,
+        "the threat-intel indicators, feeds and allow-list",
+    )?;
     let svc = service(&state)?;
     let purge = p.purge.unwrap_or(false);
     let n = name.clone();
@@ -266,7 +275,10 @@ async fn poll_feed(
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require(Permission::IntelAdmin)?;
+    principal.require_global(
+        Permission::IntelAdmin,
+        "the threat-intel indicators, feeds and allow-list",
+    )?;
     let svc = service(&state)?;
     let n = name.clone();
     let outcome = blocking(move || {
@@ -315,7 +327,10 @@ async fn allow(
     Extension(principal): Extension<Principal>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require(Permission::IntelAdmin)?;
+    principal.require_global(
+        Permission::IntelAdmin,
+        "the threat-intel indicators, feeds and allow-list",
+    )?;
     let svc = service(&state)?;
     let b: AllowBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
@@ -345,7 +360,10 @@ async fn unallow(
     Extension(principal): Extension<Principal>,
     Path((kind, value)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require(Permission::IntelAdmin)?;
+    principal.require_global(
+        Permission::IntelAdmin,
+        "the threat-intel indicators, feeds and allow-list",
+    )?;
     let svc = service(&state)?;
     let k = kind_param(&kind)?;
     let v = value.clone();
