@@ -675,6 +675,7 @@ fn an_analyst_undoes_a_merge_and_splits_a_group() {
             .contains(&format!("/api/v1/alert-groups/{g2}/split")),
         "{audit}"
     );
+    let g1_text = g1.to_string();
     let records = audit["records"]
         .as_array()
         .or_else(|| audit.as_array())
@@ -688,7 +689,7 @@ fn an_analyst_undoes_a_merge_and_splits_a_group() {
     assert!(
         records
             .iter()
-            .any(|r| r["action"] == "alert_group.unmerge" && r["target"] == g1.to_string()),
+            .any(|r| r["action"] == "alert_group.unmerge" && r["target"] == g1_text.as_str()),
         "{audit}"
     );
 }
