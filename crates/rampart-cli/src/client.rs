@@ -140,13 +140,8 @@ impl Client {
         path: &str,
         body: &serde_json::Value,
     ) -> anyhow::Result<serde_json::Value> {
-        let resp = self
-            .agent
-            .post(format!("{}{}", self.base, path))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .send_json(body)
-            .with_context(|| format!("cannot reach the server at {}", self.base))?;
-        Self::answer(path, resp)
+        let req = self.agent.post(format!("{}{}", self.base, path));
+        self.send_json(req, path, body)
     }
 
     /// PUT `body` as JSON to `path`; the answer's JSON, or the server's error.
@@ -155,9 +150,17 @@ impl Client {
         path: &str,
         body: &serde_json::Value,
     ) -> anyhow::Result<serde_json::Value> {
-        let resp = self
-            .agent
-            .put(format!("{}{}", self.base, path))
+        let req = self.agent.put(format!("{}{}", self.base, path));
+        self.send_json(req, path, body)
+    }
+
+    fn send_json(
+        &self,
+        req: ureq::RequestBuilder<ureq::typestate::WithBody>,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let resp = req
             .header("Authorization", format!("Bearer {}", self.token))
             .send_json(body)
             .with_context(|| format!("cannot reach the server at {}", self.base))?;

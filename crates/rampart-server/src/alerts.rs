@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::audit::{self, AuditRecord};
 use crate::auth::{Permission, Principal};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, audit_change};
 use rampart_model::Timestamp;
 use rampart_triage::{
     AlertQuery, AlertSort, AlertStatus, Condition, Disposition, EntityKind, Expiry, GroupQuery,
@@ -442,21 +442,13 @@ fn audit_regroup(
     r: &rampart_triage::Regrouped,
 ) {
     let moved: Vec<String> = r.moved.iter().map(i64::to_string).collect();
-    state.audit.record(&AuditRecord {
-        time: audit::now_rfc3339(),
-        actor: principal.name.clone(),
-        role: Some(format!("{:?}", principal.role)),
-        action: action.into(),
-        target: id.to_string(),
-        outcome: "ok".into(),
-        detail: Some(format!(
-            "alerts {} from group {} to group {}",
-            moved.join(","),
-            r.from.id,
-            r.group.id
-        )),
-        peer: None,
-    });
+    let detail = format!(
+        "alerts {} from group {} to group {}",
+        moved.join(","),
+        r.from.id,
+        r.group.id
+    );
+    audit_change(state, principal, action, &id.to_string(), detail);
 }
 
 /// `POST /api/v1/alert-groups/{id}/unmerge`: undo the merge of group `id` into another;
@@ -799,7 +791,7 @@ async fn change_settings(
     Extension(principal): Extension<Principal>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_global(Permission::TriageSettingsAdmin, "the triage settings")?;
+    principal.require(Permission::TriageSettingsAdmin)?;
     let b: SettingsBody = body(
         &bytes,
         "{\"settings\": {\"risk\": {\"threshold\": 150}}, \"reason\": \"…\"}",
@@ -819,31 +811,14 @@ async fn change_settings(
             .unwrap_or_default()
     );
     let settings = blocking(move || t.update_settings(&patch, &actor, b.reason.as_deref())).await?;
-    audit_settings(&state, &principal, "triage.settings.change", detail);
+    audit_change(
+        &state,
+        &principal,
+        "triage.settings.change",
+        "triage settings",
+        detail,
+    );
     Ok(Json(json!(settings)))
-}
-
-/// The audit record of a settings change: the change itself and why.
-fn audit_settings(state: &AppState, principal: &Principal, action: &str, detail: String) {
-    let mut detail = detail;
-    if detail.len() > 2048 {
-        let mut end = 2048;
-        while !detail.is_char_boundary(end) {
-            end -= 1;
-        }
-        detail.truncate(end);
-        detail.push('…');
-    }
-    state.audit.record(&AuditRecord {
-        time: audit::now_rfc3339(),
-        actor: principal.name.clone(),
-        role: Some(format!("{:?}", principal.role)),
-        action: action.into(),
-        target: "triage settings".into(),
-        outcome: "ok".into(),
-        detail: Some(detail),
-        peer: None,
-    });
 }
 
 /// The body of `POST /api/v1/triage/settings/reset`.
@@ -859,7 +834,7 @@ async fn reset_settings(
     Extension(principal): Extension<Principal>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_global(Permission::TriageSettingsAdmin, "the triage settings")?;
+    principal.require(Permission::TriageSettingsAdmin)?;
     let b: ReasonBody = body(&bytes, "{\"reason\": \"…\"}")?;
     let t = triage(&state)?;
     let actor = principal.name.clone();
@@ -871,7 +846,13 @@ async fn reset_settings(
             .unwrap_or_default()
     );
     let settings = blocking(move || t.reset_settings(&actor, b.reason.as_deref())).await?;
-    audit_settings(&state, &principal, "triage.settings.reset", detail);
+    audit_change(
+        &state,
+        &principal,
+        "triage.settings.reset",
+        "triage settings",
+        detail,
+    );
     Ok(Json(json!(settings)))
 }
 

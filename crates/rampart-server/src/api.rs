@@ -335,7 +335,7 @@ async fn run_retention(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_global(Permission::StorageAdmin, "retention")?;
+    principal.require(Permission::StorageAdmin)?;
     let store = state.store.clone();
     let report = tokio::task::spawn_blocking(move || store.apply_retention())
         .await

@@ -57,6 +57,20 @@ pub enum Permission {
     IntelAdmin,
 }
 
+impl Permission {
+    /// What a permission changes when every tenant shares it (then a token bound to one
+    /// tenant may not use it), or `None` for a permission scoped by tenant.
+    pub fn shared_by_every_tenant(self) -> Option<&'static str> {
+        match self {
+            Permission::StorageAdmin => Some("retention"),
+            Permission::RulesAdmin => Some("the detection rules"),
+            Permission::TriageSettingsAdmin => Some("the triage settings"),
+            Permission::IntelAdmin => Some("the threat-intel indicators, feeds and allow-list"),
+            _ => None,
+        }
+    }
+}
+
 impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         use Permission::*;
@@ -141,31 +155,21 @@ pub enum AuthError {
 }
 
 impl Principal {
+    /// The role must allow `permission`; a permission over what every tenant shares also
+    /// needs a token bound to no tenant.
     pub fn require(&self, permission: Permission) -> Result<(), AuthError> {
-        if self.role.allows(permission) {
-            Ok(())
-        } else {
-            Err(AuthError::Forbidden {
+        if !self.role.allows(permission) {
+            return Err(AuthError::Forbidden {
                 role: self.role,
                 permission,
-            })
+            });
         }
-    }
-
-    /// `permission`, for a change to `what`, which every tenant shares: refused to tokens
-    /// bound to one tenant.
-    pub fn require_global(
-        &self,
-        permission: Permission,
-        what: &'static str,
-    ) -> Result<(), AuthError> {
-        self.require(permission)?;
-        match &self.tenant {
-            Some(tenant) => Err(AuthError::TenantBound {
+        match (&self.tenant, permission.shared_by_every_tenant()) {
+            (Some(tenant), Some(what)) => Err(AuthError::TenantBound {
                 tenant: tenant.clone(),
                 what,
             }),
-            None => Ok(()),
+            _ => Ok(()),
         }
     }
 
@@ -329,21 +333,20 @@ mod tests {
             role,
             tenant: tenant.map(str::to_owned),
         };
-        let what = "the detection rules";
         assert!(
             principal(Role::SocEngineer, None)
-                .require_global(Permission::RulesAdmin, what)
+                .require(Permission::RulesAdmin)
                 .is_ok()
         );
         let err = principal(Role::SocEngineer, Some("acme"))
-            .require_global(Permission::RulesAdmin, what)
+            .require(Permission::RulesAdmin)
             .expect_err("tenant-bound");
         assert!(
             matches!(err, AuthError::TenantBound { .. }) && err.to_string().contains("acme"),
             "{err}"
         );
         assert!(matches!(
-            principal(Role::Viewer, None).require_global(Permission::RulesAdmin, what),
+            principal(Role::Viewer, None).require(Permission::RulesAdmin),
             Err(AuthError::Forbidden { .. })
         ));
     }

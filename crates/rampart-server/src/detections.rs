@@ -225,7 +225,7 @@ async fn reload(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_global(Permission::RulesAdmin, "the detection rules")?;
+    principal.require(Permission::RulesAdmin)?;
     let svc = service(&state)?;
     let report = blocking(move || svc.reload()).await?;
     Ok(Json(json!({ "report": report })))
@@ -258,7 +258,7 @@ async fn set_enabled(
     query: ReasonParams,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_global(Permission::RulesAdmin, "the detection rules")?;
+    principal.require(Permission::RulesAdmin)?;
     let svc = service(&state)?;
     let reason = reason(query, &body)?;
     let (actor, rule) = (principal.name.clone(), id.clone());

@@ -9,9 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-use crate::audit::{self, AuditRecord};
 use crate::auth::{Permission, Principal};
-use crate::{ApiError, AppState, StatusSection};
+use crate::{ApiError, AppState, StatusSection, audit_change};
 use rampart_intel::{
     AllowEntry, FeedEntry, FeedFormat, IndicatorFilter, IndicatorKind, IntelError, IntelService,
     IntelSighting, SightingFilter, SightingKind, SightingSink,
@@ -78,25 +77,6 @@ fn kind_param(text: &str) -> Result<IndicatorKind, ApiError> {
             "unknown indicator kind '{text}', expected ipv4, ipv6, cidr, domain, url, md5, sha1, sha256 or email"
         ))
     })
-}
-
-fn audit_change(
-    state: &AppState,
-    principal: &Principal,
-    action: &str,
-    target: &str,
-    detail: String,
-) {
-    state.audit.record(&AuditRecord {
-        time: audit::now_rfc3339(),
-        actor: principal.name.clone(),
-        role: Some(format!("{:?}", principal.role)),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        outcome: "ok".into(),
-        detail: Some(detail),
-        peer: None,
-    });
 }
 
 /// Filters of `GET /api/v1/intel/indicators`.
@@ -172,10 +152,7 @@ async fn import(
     Query(p): Query<ImportParams>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_global(
-        Permission::IntelAdmin,
-        "the threat-intel indicators, feeds and allow-list",
-    )?;
+    principal.require(Permission::IntelAdmin)?;
     let svc = service(&state)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("empty import document".into()));
@@ -219,10 +196,7 @@ async fn add_feed(
     Extension(principal): Extension<Principal>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_global(
-        Permission::IntelAdmin,
-        "the threat-intel indicators, feeds and allow-list",
-    )?;
+    principal.require(Permission::IntelAdmin)?;
     let svc = service(&state)?;
     let entry: FeedEntry = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid feed: {e}")))?;
@@ -250,10 +224,7 @@ async fn remove_feed(
     Path(name): Path<String>,
     Query(p): Query<RemoveParams>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_global(
-        Permission::IntelAdmin,
-        "the threat-intel indicators, feeds and allow-list",
-    )?;
+    principal.require(Permission::IntelAdmin)?;
     let svc = service(&state)?;
     let purge = p.purge.unwrap_or(false);
     let n = name.clone();
@@ -275,10 +246,7 @@ async fn poll_feed(
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_global(
-        Permission::IntelAdmin,
-        "the threat-intel indicators, feeds and allow-list",
-    )?;
+    principal.require(Permission::IntelAdmin)?;
     let svc = service(&state)?;
     let n = name.clone();
     let outcome = blocking(move || {
@@ -327,10 +295,7 @@ async fn allow(
     Extension(principal): Extension<Principal>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_global(
-        Permission::IntelAdmin,
-        "the threat-intel indicators, feeds and allow-list",
-    )?;
+    principal.require(Permission::IntelAdmin)?;
     let svc = service(&state)?;
     let b: AllowBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
@@ -360,10 +325,7 @@ async fn unallow(
     Extension(principal): Extension<Principal>,
     Path((kind, value)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_global(
-        Permission::IntelAdmin,
-        "the threat-intel indicators, feeds and allow-list",
-    )?;
+    principal.require(Permission::IntelAdmin)?;
     let svc = service(&state)?;
     let k = kind_param(&kind)?;
     let v = value.clone();

@@ -156,6 +156,30 @@ fn record_rejection(
     });
 }
 
+/// Most bytes of an action's detail kept in the audit trail.
+const AUDIT_DETAIL_MAX: usize = 2048;
+
+/// Record in the audit trail that `principal` did `action` on `target`, with `detail`
+/// (what changed, why).
+pub(crate) fn audit_change(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    target: &str,
+    detail: String,
+) {
+    state.audit.record(&AuditRecord {
+        time: audit::now_rfc3339(),
+        actor: principal.name.clone(),
+        role: Some(format!("{:?}", principal.role)),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        outcome: "ok".into(),
+        detail: Some(truncate(&detail, AUDIT_DETAIL_MAX)),
+        peer: None,
+    });
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();

@@ -472,18 +472,30 @@ pub(crate) fn recompute(conn: &Connection, cfg: &TriageConfig, id: i64) -> Resul
         .ctx("prepare a group entity reset")?
         .execute([id])
         .ctx("reset a group's entities")?;
+    for alert in &alerts {
+        record_entities(conn, cfg, id, &alert.entities, last_seen)?;
+    }
+    Ok(())
+}
+
+/// Record `entities` (those a group keeps) as group `id`'s, seen at `last_seen`.
+fn record_entities(
+    conn: &Connection,
+    cfg: &TriageConfig,
+    id: i64,
+    entities: &Entities,
+    last_seen: i64,
+) -> Result<(), TriageError> {
     let mut insert = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO group_entities (group_id, kind, value, last_seen) \
              VALUES (?1, ?2, ?3, ?4)",
         )
         .ctx("prepare a group entity insert")?;
-    for alert in &alerts {
-        for (kind, value) in group_entities(cfg, &alert.entities) {
-            insert
-                .execute(params![id, kind.as_str(), value, last_seen])
-                .ctx("record a group entity")?;
-        }
+    for (kind, value) in group_entities(cfg, entities) {
+        insert
+            .execute(params![id, kind.as_str(), value, last_seen])
+            .ctx("record a group entity")?;
     }
     Ok(())
 }
@@ -571,17 +583,7 @@ pub(crate) fn place(
         Placed::Joined(id) | Placed::Created(id) => id,
     };
     let entities_seen = keep_entities_recent(conn, id, last_seen, entities_seen)?;
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO group_entities (group_id, kind, value, last_seen) \
-             VALUES (?1, ?2, ?3, ?4)",
-        )
-        .ctx("prepare a group entity insert")?;
-    for (kind, value) in group_entities(cfg, p.entities) {
-        insert
-            .execute(params![id, kind.as_str(), value, entities_seen])
-            .ctx("record a group entity")?;
-    }
+    record_entities(conn, cfg, id, p.entities, entities_seen)?;
     conn.prepare_cached("UPDATE alerts SET group_id = ?2, origin_group = ?2 WHERE id = ?1")
         .ctx("prepare an alert group update")?
         .execute(params![p.alert_id, id])

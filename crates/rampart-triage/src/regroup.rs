@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::alert::{load_required, record_history};
 use crate::error::SqlContext;
 use crate::group::{self, Group};
-use crate::workflow::{MAX_GROUP_TITLE, check_actor};
+use crate::workflow::{check_actor, check_title};
 use crate::{Triage, TriageError};
 use rampart_model::Timestamp;
 
@@ -41,12 +41,8 @@ impl Triage {
     ) -> Result<Regrouped, TriageError> {
         check_actor(actor)?;
         let title = title.map(str::trim).filter(|t| !t.is_empty());
-        if let Some(t) = title
-            && t.chars().count() > MAX_GROUP_TITLE
-        {
-            return Err(TriageError::Invalid(format!(
-                "a group title needs 1 to {MAX_GROUP_TITLE} characters"
-            )));
+        if let Some(t) = title {
+            check_title(t)?;
         }
         let mut moved: Vec<i64> = alerts.to_vec();
         moved.sort_unstable();

@@ -29,10 +29,20 @@ fn set_status_row(
 }
 
 /// Longest group title an analyst may give, in characters.
-pub(crate) const MAX_GROUP_TITLE: usize = 200;
+const MAX_GROUP_TITLE: usize = 200;
 
 pub(crate) fn clean_note(note: Option<&str>) -> Option<&str> {
     note.map(str::trim).filter(|n| !n.is_empty())
+}
+
+/// A group title an analyst gives: 1 to [`MAX_GROUP_TITLE`] characters, trimmed.
+pub(crate) fn check_title(title: &str) -> Result<(), TriageError> {
+    if title.is_empty() || title.chars().count() > MAX_GROUP_TITLE {
+        return Err(TriageError::Invalid(format!(
+            "a group title needs 1 to {MAX_GROUP_TITLE} characters"
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) fn check_actor(actor: &str) -> Result<(), TriageError> {
@@ -196,11 +206,7 @@ impl Triage {
     ) -> Result<crate::Group, TriageError> {
         check_actor(actor)?;
         let title = title.trim();
-        if title.is_empty() || title.chars().count() > MAX_GROUP_TITLE {
-            return Err(TriageError::Invalid(format!(
-                "a group title needs 1 to {MAX_GROUP_TITLE} characters"
-            )));
-        }
+        check_title(title)?;
         let conn = self.conn.lock();
         let group = crate::group::load(&conn, id, tenant)?
             .ok_or(TriageError::NotFound { what: "group", id })?;
